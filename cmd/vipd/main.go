@@ -1,0 +1,65 @@
+// Command vipd holds a virtual IP for a Kubernetes control plane with VRRP
+// (RFC 9568, RFC 3768), and prints the static pod or systemd unit that runs it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/vipd/vipd/daemon"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// run returns the exit code: 0, 1 for a runtime failure, 2 for bad input.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "manifest" {
+		return manifest(args[1:], stdout, stderr)
+	}
+	fs := pflag.NewFlagSet("vipd", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	flags := daemon.NewFlags(fs)
+	version := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: vipd --interface IF --vip ADDR --vrid N --priority P [flags]\n"+
+			"       vipd --config FILE\n"+
+			"       vipd manifest pod|systemd [flags]\n\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintf(stderr, "vipd: %v\n", err)
+		return 2
+	}
+	if *version {
+		fmt.Fprintln(stdout, "vipd", daemon.Version)
+		return 0
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "vipd: unexpected argument %q; flags start with --\n", fs.Arg(0))
+		return 2
+	}
+	cfg, err := flags.Config()
+	if err != nil {
+		fmt.Fprintf(stderr, "vipd: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := daemon.Run(ctx, cfg, daemon.NewLogger(cfg, stderr)); err != nil {
+		fmt.Fprintf(stderr, "vipd: %v\n", err)
+		if errors.Is(err, daemon.ErrConfig) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}

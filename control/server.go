@@ -1,0 +1,78 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Source produces a status document on demand.
+type Source func(ctx context.Context) (Status, error)
+
+// Handler serves the status document at /status.
+func Handler(src Source) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		st, err := src(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(st)
+	})
+	return mux
+}
+
+// Listen creates the unix socket at path, readable and writable by its owner (root)
+// only. A stale socket left by a killed daemon is replaced; a live one is an error,
+// so that two daemons never share one socket.
+func Listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control: creating socket directory: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control: %s: %w", path, ErrInUse)
+	}
+	_ = os.Remove(path)
+	// Create with a restrictive umask effect by chmod before anyone can connect:
+	// the socket is created, then narrowed, before Accept is ever called.
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control: listening on %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("control: restricting %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// ErrInUse means another daemon already answers on the control socket.
+var ErrInUse = errors.New("socket is in use by a running vipd")
+
+// Serve serves h on l until ctx ends.
+func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	err := srv.Serve(l)
+	<-done
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}

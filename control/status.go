@@ -1,0 +1,74 @@
+package control
+
+import "time"
+
+// Status is the document served at /status and printed by `vipctl status --json`.
+// Field names are a stable interface: add fields, never rename them.
+type Status struct {
+	Version   string     `json:"version"`
+	Instances []Instance `json:"instances"`
+}
+
+// Instance is the status of one VRRP instance.
+type Instance struct {
+	Name      string `json:"name"`
+	Interface string `json:"interface"`
+	VRID      int    `json:"vrid"`
+	// Family is the address family the election runs over: "ipv4" or "ipv6".
+	Family      string `json:"family"`
+	VRRPVersion int    `json:"vrrp_version"`
+	// Mode is "multicast" or "unicast".
+	Mode string `json:"mode"`
+	// State is one of INIT, BACKUP, MASTER, FAULT.
+	State             string    `json:"state"`
+	Since             time.Time `json:"since"`
+	Reason            string    `json:"reason"`
+	Priority          int       `json:"priority"`
+	EffectivePriority int       `json:"effective_priority"`
+	// Master is the address of the current master: this host's when MASTER, the
+	// learned one when BACKUP, empty when unknown.
+	Master         string        `json:"master"`
+	MasterPriority int           `json:"master_priority"`
+	AdvertInterval time.Duration `json:"advert_interval_ns"`
+	// MasterAdverInterval is the interval learned from the master (RFC 9568 §6.1).
+	MasterAdverInterval time.Duration `json:"master_adver_interval_ns"`
+	MasterDownInterval  time.Duration `json:"master_down_interval_ns"`
+	SkewTime            time.Duration `json:"skew_time_ns"`
+	VIPs                []string      `json:"vips"`
+	// VIPsPresent lists the VIPs found on the interface when the status was taken.
+	VIPsPresent     []string          `json:"vips_present"`
+	AdvertsSent     uint64            `json:"adverts_sent"`
+	AdvertsReceived uint64            `json:"adverts_received"`
+	Drops           map[string]uint64 `json:"drops"`
+	// ChecksumForms counts accepted adverts by the checksum form that matched:
+	// "pseudo-header" (keepalived, FRR) or "message-only" (RFC 9568 §5.2.8 text).
+	ChecksumForms     map[string]uint64 `json:"checksum_forms"`
+	AddressMismatches uint64            `json:"address_mismatches"`
+	Announcements     uint64            `json:"announcements"`
+	Transitions       map[string]uint64 `json:"transitions"`
+	Peers             []Peer            `json:"peers"`
+	Checks            []Check           `json:"checks"`
+	LastError         string            `json:"last_error,omitempty"`
+}
+
+// Peer is another router heard on this instance.
+type Peer struct {
+	Address  string    `json:"address"`
+	Priority int       `json:"priority"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Check is the state of one health check.
+type Check struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Up   bool   `json:"up"`
+	// Streak counts consecutive results: positive for successes, negative for failures.
+	Streak    int           `json:"streak"`
+	LastOK    bool          `json:"last_ok"`
+	LastError string        `json:"last_error,omitempty"`
+	LastAt    time.Time     `json:"last_at"`
+	Duration  time.Duration `json:"duration_ns"`
+	Weight    int           `json:"weight"`
+	Penalty   int           `json:"penalty"`
+}

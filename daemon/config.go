@@ -1,0 +1,291 @@
+package daemon
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Defaults an operator gets without saying anything.
+const (
+	DefaultControlSocket    = "/run/vipd/vipd.sock"
+	DefaultAdvertInterval   = time.Second
+	DefaultVersion          = 3
+	DefaultAnnounceCount    = 5
+	DefaultAnnounceInterval = time.Second
+	ChecksumPseudoHeader    = "pseudo-header"
+	ChecksumMessageOnly     = "message-only"
+)
+
+// Config is the whole validated configuration of one vipd process.
+type Config struct {
+	ControlSocket string
+	// MetricsAddress serves /metrics and /healthz; empty disables it.
+	MetricsAddress string
+	LogFormat      string // "text" or "json"
+	LogLevel       string // "debug", "info", "warn", "error"
+	Instances      []Instance
+}
+
+// Instance configures one VRRP virtual router.
+type Instance struct {
+	Name      string
+	Interface string
+	VRID      int
+	// Priority is the base priority, 1–255. 255 means this host owns the VIPs: they
+	// are addresses of the interface itself, and vipd never adds or removes them.
+	Priority int
+	// VIPs are the virtual addresses. The election runs over the family of the first
+	// one; VIPs of the other family follow it (see docs/design.md).
+	VIPs           []netip.Addr
+	AdvertInterval time.Duration
+	Version        int // 3 (RFC 9568) or 2 (RFC 3768)
+	// Peers switch the instance to unicast: adverts go to each peer and only adverts
+	// from peers are accepted.
+	Peers        []netip.Addr
+	Source       netip.Addr // zero: the interface's first address (IPv4) or link-local (IPv6)
+	Preempt      bool
+	PreemptDelay time.Duration
+	// Checksum is the form sent for VRRPv3 over IPv4: ChecksumPseudoHeader (what
+	// keepalived and FRR send) or ChecksumMessageOnly (RFC 9568 §5.2.8 text).
+	// Both are accepted on receive.
+	Checksum         string
+	AnnounceCount    int           // gratuitous ARP / NA rounds on takeover
+	AnnounceInterval time.Duration // between rounds
+	AnnounceRefresh  time.Duration // periodic re-announcement while Master; 0 is off
+	// Notify runs on every state change, with VIPD_* variables in its environment.
+	Notify []string
+	Checks []Check
+
+	// field names a field as the operator wrote it; set by the flag and file loaders.
+	field func(key string) string
+	// parseErr is the first value of the config file that did not parse.
+	parseErr error
+}
+
+// Check configures one health check of an instance.
+type Check struct {
+	Name     string
+	Kind     string // "https", "http", "tcp" or "exec"
+	Target   string // URL or host:port
+	Command  []string
+	CAFile   string
+	Interval time.Duration
+	Timeout  time.Duration
+	Rise     int
+	Fall     int
+	Weight   int
+}
+
+// Family returns 4 or 6: the family the election runs over.
+func (in *Instance) Family() int {
+	if len(in.VIPs) > 0 && in.VIPs[0].Is6() {
+		return 6
+	}
+	return 4
+}
+
+// electionVIPs are the VIPs listed in adverts; the others follow the election.
+func (in *Instance) electionVIPs() []netip.Addr {
+	var out []netip.Addr
+	for _, v := range in.VIPs {
+		if (v.Is6()) == (in.Family() == 6) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (in *Instance) name(key string) string {
+	if in.field == nil {
+		return key
+	}
+	return in.field(key)
+}
+
+// Validate checks everything that can be checked without the OS: ranges, families,
+// versions, duplicates. Errors are FieldErrors.
+func (c *Config) Validate() error {
+	if len(c.Instances) == 0 {
+		return fieldErr("--interface", "set --interface, --vip, --vrid and --priority, or --config FILE", "no VRRP instance is configured")
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		return fieldErr("--log-format", `use "text" or "json"`, "%q is not a log format", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fieldErr("--log-level", `use debug, info, warn or error`, "%q is not a log level", c.LogLevel)
+	}
+	if c.ControlSocket == "" {
+		return fieldErr("--control-socket", "give a path such as "+DefaultControlSocket, "empty path")
+	}
+	names := map[string]bool{}
+	type key struct {
+		ifname string
+		family int
+		vrid   int
+	}
+	seen := map[key]string{}
+	for i := range c.Instances {
+		in := &c.Instances[i]
+		if err := in.validate(); err != nil {
+			return err
+		}
+		if names[in.Name] {
+			return fieldErr(in.name("name"), "give every instance its own name", "%q is used twice", in.Name)
+		}
+		names[in.Name] = true
+		k := key{in.Interface, in.Family(), in.VRID}
+		if other, ok := seen[k]; ok {
+			return fieldErr(in.name("vrid"), "give each virtual router on one interface its own VRID",
+				"VRID %d on %s is already used by instance %q", in.VRID, in.Interface, other)
+		}
+		seen[k] = in.Name
+	}
+	return nil
+}
+
+func (in *Instance) validate() error {
+	if in.parseErr != nil {
+		return in.parseErr
+	}
+	if in.Interface == "" {
+		return fieldErr(in.name("interface"), "name the interface that carries the VIP, such as eth0", "missing")
+	}
+	if in.VRID < 1 || in.VRID > 255 {
+		return fieldErr(in.name("vrid"), "use a number from 1 to 255 that every router of this VIP shares", "%d is outside 1–255", in.VRID)
+	}
+	if in.Priority < 1 || in.Priority > 255 {
+		return fieldErr(in.name("priority"), "use 1–254 (higher wins); 255 only when the VIP is the interface's own address", "%d is outside 1–255", in.Priority)
+	}
+	if len(in.VIPs) == 0 {
+		return fieldErr(in.name("vip"), "give the virtual address, such as --vip 198.18.0.100", "no VIP")
+	}
+	seenVIP := map[netip.Addr]bool{}
+	for _, v := range in.VIPs {
+		if !v.IsValid() || v.IsUnspecified() || v.IsMulticast() || v.IsLoopback() || v.Is4In6() {
+			return fieldErr(in.name("vip"), "use a unicast IPv4 or IPv6 address", "%v cannot be a VIP", v)
+		}
+		if v.Is6() && v.IsLinkLocalUnicast() {
+			return fieldErr(in.name("vip"), "use a global or unique-local IPv6 address", "%v is link-local", v)
+		}
+		if v.Zone() != "" {
+			return fieldErr(in.name("vip"), "drop the %zone suffix", "%v has a zone", v)
+		}
+		if seenVIP[v] {
+			return fieldErr(in.name("vip"), "list each VIP once", "%v is listed twice", v)
+		}
+		seenVIP[v] = true
+	}
+	switch in.Version {
+	case 3:
+		if in.AdvertInterval < 10*time.Millisecond || in.AdvertInterval > 4095*10*time.Millisecond || in.AdvertInterval%(10*time.Millisecond) != 0 {
+			return fieldErr(in.name("advert-interval"), "VRRPv3 carries centiseconds: use 10ms to 40.95s in steps of 10ms", "%v is not allowed", in.AdvertInterval)
+		}
+	case 2:
+		if in.AdvertInterval < time.Second || in.AdvertInterval > 255*time.Second || in.AdvertInterval%time.Second != 0 {
+			return fieldErr(in.name("advert-interval"), "VRRPv2 carries whole seconds: use 1s to 255s", "%v is not allowed", in.AdvertInterval)
+		}
+		for _, v := range in.VIPs {
+			if v.Is6() {
+				return fieldErr(in.name("vrrp-version"), "use --vrrp-version 3 for IPv6 VIPs", "VRRPv2 (RFC 3768) is IPv4 only, but %v is IPv6", v)
+			}
+		}
+	default:
+		return fieldErr(in.name("vrrp-version"), "use 3 (RFC 9568) or 2 (RFC 3768)", "%d is not a VRRP version", in.Version)
+	}
+	fam := in.Family()
+	for _, p := range in.Peers {
+		if !p.IsValid() || p.IsUnspecified() || p.IsMulticast() {
+			return fieldErr(in.name("peer"), "give each peer's unicast address", "%v is not a unicast address", p)
+		}
+		if (p.Is6()) != (fam == 6) {
+			return fieldErr(in.name("peer"), fmt.Sprintf("the election runs over IPv%d (the family of the first VIP): list IPv%d peers", fam, fam), "%v is of the other family", p)
+		}
+		if fam == 6 && !p.IsLinkLocalUnicast() && in.Source.IsValid() && in.Source.IsLinkLocalUnicast() {
+			// fine: a global peer address with a link-local source works on one link
+		}
+	}
+	if slices.Contains(in.Peers, in.Source) && in.Source.IsValid() {
+		return fieldErr(in.name("peer"), "list the other routers, not this one", "%v is this host's --source", in.Source)
+	}
+	if in.Source.IsValid() {
+		if (in.Source.Is6()) != (fam == 6) {
+			return fieldErr(in.name("source"), fmt.Sprintf("the election runs over IPv%d: give an IPv%d source", fam, fam), "%v is of the other family", in.Source)
+		}
+		if fam == 6 && !in.Source.IsLinkLocalUnicast() {
+			return fieldErr(in.name("source"), "VRRP over IPv6 is sent from a link-local address (RFC 9568 §5.1.2.1): omit --source or give the fe80:: address", "%v is not link-local", in.Source)
+		}
+	}
+	if in.PreemptDelay < 0 || in.PreemptDelay > time.Hour {
+		return fieldErr(in.name("preempt-delay"), "use 0s to 1h", "%v is out of range", in.PreemptDelay)
+	}
+	if in.PreemptDelay > 0 && !in.Preempt {
+		return fieldErr(in.name("preempt-delay"), "drop it, or turn preemption on", "a preempt delay needs preemption")
+	}
+	switch in.Checksum {
+	case ChecksumPseudoHeader, ChecksumMessageOnly:
+	default:
+		return fieldErr(in.name("checksum"), fmt.Sprintf("use %q (keepalived, FRR) or %q (RFC 9568 text)", ChecksumPseudoHeader, ChecksumMessageOnly), "%q is not a checksum form", in.Checksum)
+	}
+	if in.AnnounceCount < 0 || in.AnnounceCount > 100 {
+		return fieldErr(in.name("garp-count"), "use 0 to 100 rounds", "%d is out of range", in.AnnounceCount)
+	}
+	if in.AnnounceInterval < 10*time.Millisecond || in.AnnounceInterval > time.Minute {
+		return fieldErr(in.name("garp-interval"), "use 10ms to 1m", "%v is out of range", in.AnnounceInterval)
+	}
+	if in.AnnounceRefresh != 0 && (in.AnnounceRefresh < time.Second || in.AnnounceRefresh > 24*time.Hour) {
+		return fieldErr(in.name("garp-refresh"), "use 0 (off) or 1s to 24h", "%v is out of range", in.AnnounceRefresh)
+	}
+	if len(in.Notify) > 0 && strings.TrimSpace(in.Notify[0]) == "" {
+		return fieldErr(in.name("notify"), "give the path of an executable", "empty command")
+	}
+	for i := range in.Checks {
+		if err := in.Checks[i].validate(in, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Check) validate(in *Instance, i int) error {
+	field := in.name(fmt.Sprintf("checks[%d]", i))
+	if in.field != nil && strings.HasPrefix(in.field("x"), "--") {
+		field = "--track-" + map[string]string{"https": "apiserver", "http": "apiserver", "tcp": "tcp", "exec": "exec"}[c.Kind]
+	}
+	switch c.Kind {
+	case "https", "http":
+		if !strings.HasPrefix(c.Target, c.Kind+"://") {
+			return fieldErr(field, "give a URL such as https://127.0.0.1:6443/readyz", "%q is not an %s URL", c.Target, c.Kind)
+		}
+	case "tcp":
+		if _, _, err := net.SplitHostPort(c.Target); err != nil {
+			return fieldErr(field, "give HOST:PORT such as 127.0.0.1:2379", "%q: %v", c.Target, err)
+		}
+	case "exec":
+		if len(c.Command) == 0 || c.Command[0] == "" {
+			return fieldErr(field, "give the command to run", "empty command")
+		}
+	default:
+		return fieldErr(field, "set exactly one of https, http, tcp or exec", "no check kind")
+	}
+	if c.Weight < 0 || c.Weight > 254 {
+		return fieldErr(field+" weight", "use 0–254: the priority lowered while the check fails", "%d is out of range", c.Weight)
+	}
+	if c.Rise < 0 || c.Fall < 0 || c.Rise > 100 || c.Fall > 100 {
+		return fieldErr(field+" rise/fall", "use 1–100 consecutive results", "rise=%d fall=%d is out of range", c.Rise, c.Fall)
+	}
+	if c.Interval < 0 || c.Timeout < 0 {
+		return fieldErr(field+" interval/timeout", "use positive durations", "negative duration")
+	}
+	if err := c.spec().Validate(); err != nil {
+		return fieldErr(field, "", "%v", err)
+	}
+	return nil
+}

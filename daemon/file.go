@@ -1,0 +1,350 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"reflect"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"sigs.k8s.io/yaml"
+)
+
+// fileConfig is the YAML config file. Unknown keys are errors.
+type fileConfig struct {
+	ControlSocket  *string        `json:"controlSocket"`
+	MetricsAddress *string        `json:"metricsAddress"`
+	LogFormat      *string        `json:"logFormat"`
+	LogLevel       *string        `json:"logLevel"`
+	Instances      []fileInstance `json:"instances"`
+}
+
+type fileInstance struct {
+	Name           string      `json:"name"`
+	Interface      string      `json:"interface"`
+	VRID           int         `json:"vrid"`
+	Priority       *int        `json:"priority"`
+	VIPs           []string    `json:"vips"`
+	AdvertInterval *duration   `json:"advertInterval"`
+	VRRPVersion    *int        `json:"vrrpVersion"`
+	Peers          []string    `json:"peers"`
+	Source         string      `json:"source"`
+	Preempt        *bool       `json:"preempt"`
+	PreemptDelay   *duration   `json:"preemptDelay"`
+	Checksum       string      `json:"checksum"`
+	GARP           *fileGARP   `json:"garp"`
+	Notify         []string    `json:"notify"`
+	Checks         []fileCheck `json:"checks"`
+}
+
+type fileGARP struct {
+	Count    *int      `json:"count"`
+	Interval *duration `json:"interval"`
+	Refresh  *duration `json:"refresh"`
+}
+
+type fileCheck struct {
+	Name     string   `json:"name"`
+	HTTPS    string   `json:"https"`
+	HTTP     string   `json:"http"`
+	TCP      string   `json:"tcp"`
+	Exec     []string `json:"exec"`
+	CAFile   string   `json:"caFile"`
+	Interval duration `json:"interval"`
+	Timeout  duration `json:"timeout"`
+	Rise     int      `json:"rise"`
+	Fall     int      `json:"fall"`
+	Weight   int      `json:"weight"`
+}
+
+// duration reads "1s", "500ms" and the like.
+type duration time.Duration
+
+func (d *duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("write a duration in quotes, such as \"1s\" or \"100ms\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration; write one such as \"1s\" or \"100ms\"", s)
+	}
+	*d = duration(v)
+	return nil
+}
+
+func parseFile(path string, data []byte) (*fileConfig, error) {
+	field := func(p string) string { return fmt.Sprintf("--config %s: %s", path, p) }
+	js, err := yaml.YAMLToJSON(data)
+	if err != nil {
+		return nil, fieldErr(field("(syntax)"), "fix the YAML syntax", "%v", err)
+	}
+	var raw any
+	if err := json.Unmarshal(js, &raw); err != nil {
+		return nil, fieldErr(field("(syntax)"), "fix the YAML syntax", "%v", err)
+	}
+	if err := checkKeys(raw, reflect.TypeFor[fileConfig](), ""); err != nil {
+		var fe *FieldError
+		if errors.As(err, &fe) {
+			fe.Field = field(fe.Field)
+		}
+		return nil, err
+	}
+	var fc fileConfig
+	if err := json.Unmarshal(js, &fc); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fieldErr(field(te.Field), fmt.Sprintf("write a %s", kindName(te.Type)), "got a %s", te.Value)
+		}
+		return nil, fieldErr(field("(value)"), "", "%v", err)
+	}
+	if len(fc.Instances) == 0 {
+		return nil, fieldErr(field("instances"), "list at least one instance", "no instances")
+	}
+	return &fc, nil
+}
+
+func kindName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int64:
+		return "whole number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "string"
+	case reflect.Slice:
+		return "list"
+	case reflect.Struct:
+		return "mapping"
+	}
+	return t.String()
+}
+
+// checkKeys walks the decoded document against the struct's json tags so that an
+// unknown key is reported with its full path and the nearest known key.
+func checkKeys(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil // the typed decode reports the mismatch
+		}
+		known := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				known[name] = f.Type
+			}
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			ft, ok := known[k]
+			p := joinPath(path, k)
+			if !ok {
+				names := make([]string, 0, len(known))
+				for n := range known {
+					names = append(names, n)
+				}
+				slices.Sort(names)
+				fix := "known keys here: " + strings.Join(names, ", ")
+				if near := nearest(k, names); near != "" {
+					fix = fmt.Sprintf("did you mean %q?", near)
+				}
+				return fieldErr(p, fix, "unknown key")
+			}
+			if err := checkKeys(m[k], ft, p); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.String {
+			return nil
+		}
+		l, ok := v.([]any)
+		if !ok {
+			return nil
+		}
+		for i, e := range l {
+			if err := checkKeys(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func joinPath(path, k string) string {
+	if path == "" {
+		return k
+	}
+	return path + "." + k
+}
+
+// nearest returns the known name within edit distance 2 of k, if any.
+func nearest(k string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(strings.ToLower(k), strings.ToLower(n)); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// apply fills cfg from the file; global flags given on the command line win.
+func (fc *fileConfig) apply(cfg *Config, fs *pflag.FlagSet) {
+	setString := func(flag string, dst *string, v *string) {
+		if v != nil && !fs.Changed(flag) {
+			*dst = *v
+		}
+	}
+	setString("control-socket", &cfg.ControlSocket, fc.ControlSocket)
+	setString("metrics-address", &cfg.MetricsAddress, fc.MetricsAddress)
+	setString("log-format", &cfg.LogFormat, fc.LogFormat)
+	setString("log-level", &cfg.LogLevel, fc.LogLevel)
+	for i, fi := range fc.Instances {
+		cfg.Instances = append(cfg.Instances, fi.instance(i))
+	}
+}
+
+// instance converts one file entry. Values that fail to parse are kept invalid so
+// that Validate reports them by their path; addresses are checked here.
+func (fi *fileInstance) instance(i int) Instance {
+	prefix := fmt.Sprintf("instances[%d].", i)
+	in := Instance{
+		Name:             fi.Name,
+		Interface:        fi.Interface,
+		VRID:             fi.VRID,
+		Priority:         100,
+		AdvertInterval:   DefaultAdvertInterval,
+		Version:          DefaultVersion,
+		Preempt:          true,
+		Checksum:         ChecksumPseudoHeader,
+		AnnounceCount:    DefaultAnnounceCount,
+		AnnounceInterval: DefaultAnnounceInterval,
+		Notify:           fi.Notify,
+		field:            func(key string) string { return prefix + fileKey(key) },
+	}
+	if in.Name == "" {
+		in.Name = fmt.Sprintf("vrid-%d", fi.VRID)
+	}
+	if fi.Priority != nil {
+		in.Priority = *fi.Priority
+	}
+	if fi.AdvertInterval != nil {
+		in.AdvertInterval = time.Duration(*fi.AdvertInterval)
+	}
+	if fi.VRRPVersion != nil {
+		in.Version = *fi.VRRPVersion
+	}
+	if fi.Preempt != nil {
+		in.Preempt = *fi.Preempt
+	}
+	if fi.PreemptDelay != nil {
+		in.PreemptDelay = time.Duration(*fi.PreemptDelay)
+	}
+	if fi.Checksum != "" {
+		in.Checksum = fi.Checksum
+	}
+	if g := fi.GARP; g != nil {
+		if g.Count != nil {
+			in.AnnounceCount = *g.Count
+		}
+		if g.Interval != nil {
+			in.AnnounceInterval = time.Duration(*g.Interval)
+		}
+		if g.Refresh != nil {
+			in.AnnounceRefresh = time.Duration(*g.Refresh)
+		}
+	}
+	in.VIPs = fileAddrs(&in, "vip", fi.VIPs)
+	in.Peers = fileAddrs(&in, "peer", fi.Peers)
+	if fi.Source != "" {
+		in.Source = fileAddrs(&in, "source", []string{fi.Source})[0]
+	}
+	for _, fc := range fi.Checks {
+		c := Check{Name: fc.Name, CAFile: fc.CAFile, Interval: time.Duration(fc.Interval),
+			Timeout: time.Duration(fc.Timeout), Rise: fc.Rise, Fall: fc.Fall, Weight: fc.Weight}
+		switch {
+		case fc.HTTPS != "":
+			c.Kind, c.Target = "https", fc.HTTPS
+		case fc.HTTP != "":
+			c.Kind, c.Target = "http", fc.HTTP
+		case fc.TCP != "":
+			c.Kind, c.Target = "tcp", fc.TCP
+		case len(fc.Exec) > 0:
+			c.Kind, c.Command = "exec", fc.Exec
+		}
+		in.Checks = append(in.Checks, c)
+	}
+	return in
+}
+
+// fileAddrs parses addresses; a bad one becomes the invalid address, which
+// Validate reports under the right path. The parse error itself is kept for it.
+func fileAddrs(in *Instance, key string, ss []string) []netip.Addr {
+	out := make([]netip.Addr, 0, len(ss))
+	for _, s := range ss {
+		a, err := parseAddr(in.name(key), s)
+		if err != nil && in.parseErr == nil {
+			in.parseErr = err
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// fileKey maps a flag-style key to the file's camelCase key.
+func fileKey(key string) string {
+	switch key {
+	case "vip":
+		return "vips"
+	case "peer":
+		return "peers"
+	case "vrrp-version":
+		return "vrrpVersion"
+	case "garp-count":
+		return "garp.count"
+	case "garp-interval":
+		return "garp.interval"
+	case "garp-refresh":
+		return "garp.refresh"
+	}
+	parts := strings.Split(key, "-")
+	for i := 1; i < len(parts); i++ {
+		parts[i] = strings.ToUpper(parts[i][:1]) + parts[i][1:]
+	}
+	return strings.Join(parts, "")
+}

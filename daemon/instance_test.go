@@ -1,0 +1,287 @@
+package daemon
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vipd/vipd/control"
+	"github.com/vipd/vipd/vrrp"
+)
+
+var vip = netip.MustParseAddr("198.18.0.100")
+
+// running is one started instance: cancel it to send SIGTERM.
+type running struct {
+	in     *instance
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func testInstance(vrid, prio int, opts ...func(*Instance)) Instance {
+	in := Instance{
+		Name: "api", Interface: "eth0", VRID: vrid, Priority: prio, VIPs: []netip.Addr{vip},
+		AdvertInterval: time.Second, Version: 3, Preempt: true, Checksum: ChecksumPseudoHeader,
+		AnnounceCount: DefaultAnnounceCount, AnnounceInterval: DefaultAnnounceInterval,
+	}
+	for _, o := range opts {
+		o(&in)
+	}
+	return in
+}
+
+func start(t *testing.T, h *fakeHost, cfg Instance) *running {
+	t.Helper()
+	h.open()
+	r := resolved{Instance: cfg, ifi: h.ifi, source: h.addr, owner: cfg.Priority == 255}
+	in, err := newInstance(r, discard, h, announcerFunc{h}, h, h, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- in.run(ctx) }()
+	return &running{in: in, cancel: cancel, done: done}
+}
+
+// stop is SIGTERM: it returns when the instance has finished its hand-off.
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	if err := <-r.done; err != nil {
+		t.Fatalf("instance stopped with %v", err)
+	}
+}
+
+func (r *running) status(t *testing.T) control.Instance {
+	t.Helper()
+	st, err := r.in.status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func (r *running) state(t *testing.T) string { return r.status(t).State }
+
+// waitFor advances fake time until cond holds, failing after limit.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > limit {
+			t.Fatalf("%s: not true after %v", what, limit)
+		}
+		time.Sleep(10 * time.Millisecond)
+		synctest.Wait()
+	}
+	return time.Since(start)
+}
+
+func TestElectionHighestPriorityHoldsVIP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		hosts := []*fakeHost{lan.host("198.18.0.11"), lan.host("198.18.0.12"), lan.host("198.18.0.13")}
+		var rs []*running
+		for i, h := range hosts {
+			rs = append(rs, start(t, h, testInstance(51, 100+50*i)))
+		}
+		waitFor(t, 5*time.Second, "host 3 master", func() bool { return rs[2].state(t) == "MASTER" })
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		for i, want := range []string{"BACKUP", "BACKUP", "MASTER"} {
+			st := rs[i].status(t)
+			if st.State != want {
+				t.Errorf("host %d: state %s, want %s", i+1, st.State, want)
+			}
+			if got := hosts[i].has(vip); got != (want == "MASTER") {
+				t.Errorf("host %d: VIP present %v in state %s", i+1, got, want)
+			}
+			if want == "BACKUP" && st.Master != "198.18.0.13" {
+				t.Errorf("host %d: master %q, want 198.18.0.13", i+1, st.Master)
+			}
+		}
+		if n := len(hosts[2].announcements()); n != DefaultAnnounceCount {
+			t.Errorf("master sent %d announcement rounds, want %d", n, DefaultAnnounceCount)
+		}
+		for _, r := range rs {
+			r.stop(t)
+		}
+	})
+}
+
+func TestShutdownHandsOffWithinSkewTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := start(t, a, testInstance(51, 200))
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+
+		stopped := time.Now()
+		ra.stop(t)
+		if d := time.Since(stopped); d != 0 {
+			t.Errorf("hand-off took %v of fake time; it must not wait", d)
+		}
+		if a.has(vip) {
+			t.Error("a still holds the VIP after stopping")
+		}
+		if last := a.sentPrios[len(a.sentPrios)-1]; last != 0 {
+			t.Errorf("a's last advert had priority %d, want 0 (RFC 9568 §6.4.3)", last)
+		}
+		took := waitFor(t, 3*time.Second, "b takes over", func() bool { return b.has(vip) })
+		skew := rb.status(t).SkewTime
+		// Skew_Time for priority 100 at 1 s is (256-100)/256 s = 609 ms.
+		if skew <= 0 || took > skew+20*time.Millisecond {
+			t.Errorf("b took over after %v; want within Skew_Time %v", took, skew)
+		}
+		rb.stop(t)
+	})
+}
+
+func TestLinkDownIsFaultAndLinkUpRejoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := start(t, a, testInstance(51, 200))
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+
+		a.setLink(false)
+		waitFor(t, time.Second, "a in fault", func() bool { return ra.state(t) == "FAULT" })
+		if a.has(vip) {
+			t.Error("a kept the VIP in FAULT")
+		}
+		waitFor(t, 5*time.Second, "b master", func() bool { return rb.state(t) == "MASTER" && b.has(vip) })
+
+		a.setLink(true)
+		waitFor(t, 5*time.Second, "a preempts back", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
+		if !a.has(vip) || b.has(vip) {
+			t.Errorf("after link up: a has VIP %v, b has VIP %v", a.has(vip), b.has(vip))
+		}
+		if got := ra.status(t).Transitions["link-down"]; got != 1 {
+			t.Errorf("link-down transitions = %d, want 1", got)
+		}
+		ra.stop(t)
+		rb.stop(t)
+	})
+}
+
+func TestRemovedVIPIsAddedBackWhileMaster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		ra := start(t, a, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+		time.Sleep(10 * time.Second) // let the takeover burst finish
+		synctest.Wait()
+		before := len(a.announcements())
+
+		a.removeVIP(vip)
+		waitFor(t, time.Second, "VIP back", func() bool { return a.has(vip) })
+		if got := len(a.announcements()); got != before+1 {
+			t.Errorf("announcements %d → %d; re-adding must announce once", before, got)
+		}
+		ra.stop(t)
+	})
+}
+
+func TestExMasterCancelsPendingAnnouncements(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "b master", func() bool { return rb.state(t) == "MASTER" })
+		// b is mid-burst (5 rounds, 1 s apart) when a higher priority router arrives.
+		ra := start(t, a, testInstance(51, 200))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
+		left := time.Now()
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		for _, an := range b.announcements() {
+			if an.at.After(left) {
+				t.Errorf("ex-master b announced %v at +%v after leaving MASTER", an.addr, an.at.Sub(left))
+			}
+		}
+		if n := len(b.announcements()); n >= DefaultAnnounceCount {
+			t.Errorf("b finished its burst (%d rounds) although it was preempted", n)
+		}
+		ra.stop(t)
+		rb.stop(t)
+	})
+}
+
+func TestRestartedBackupDoesNotFlapMaster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := start(t, a, testInstance(51, 200))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+		for range 3 {
+			rb := start(t, b, testInstance(51, 100))
+			time.Sleep(5 * time.Second)
+			synctest.Wait()
+			if st := rb.state(t); st != "BACKUP" {
+				t.Errorf("restarted b is %s, want BACKUP", st)
+			}
+			rb.stop(t)
+		}
+		st := ra.status(t)
+		if st.State != "MASTER" || len(st.Transitions) != 1 {
+			t.Errorf("a: state %s transitions %v; want one transition to MASTER", st.State, st.Transitions)
+		}
+		if b.has(vip) {
+			t.Error("b took the VIP")
+		}
+		ra.stop(t)
+	})
+}
+
+func TestDropsAreCountedByReason(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		ra := start(t, a, testInstance(51, 100))
+		adv := vrrp.Advertisement{Version: 3, Type: vrrp.TypeAdvertisement, VRID: 51, Priority: 150,
+			Interval: time.Second, Addresses: []netip.Addr{vip}}
+		src := netip.MustParseAddr("198.18.0.99")
+		good, err := adv.AppendBinary(nil, src, vrrp.GroupIPv4, vrrp.ChecksumPseudoHeader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := adv
+		other.VRID = 52
+		otherB, _ := other.AppendBinary(nil, src, vrrp.GroupIPv4, vrrp.ChecksumPseudoHeader)
+		msgOnly, _ := adv.AppendBinary(nil, src, vrrp.GroupIPv4, vrrp.ChecksumMessageOnly)
+		bad := append([]byte{}, good...)
+		bad[6] ^= 0xff
+		for _, p := range []vrrp.Packet{
+			{Payload: good, Src: src, Dst: vrrp.GroupIPv4, TTL: 64},
+			{Payload: otherB, Src: src, Dst: vrrp.GroupIPv4, TTL: 255},
+			{Payload: bad, Src: src, Dst: vrrp.GroupIPv4, TTL: 255},
+			{Payload: good[:5], Src: src, Dst: vrrp.GroupIPv4, TTL: 255},
+			{Payload: good, Src: src, Dst: vrrp.GroupIPv4, TTL: 255},
+			{Payload: msgOnly, Src: src, Dst: vrrp.GroupIPv4, TTL: 255},
+		} {
+			a.deliver(p)
+		}
+		synctest.Wait()
+		st := ra.status(t)
+		for reason, want := range map[string]uint64{"ttl": 1, "vrid": 1, "checksum": 1, "short": 1} {
+			if st.Drops[reason] != want {
+				t.Errorf("drops[%s] = %d, want %d (all: %v)", reason, st.Drops[reason], want, st.Drops)
+			}
+		}
+		if st.AdvertsReceived != 2 || st.ChecksumForms["pseudo-header"] != 1 || st.ChecksumForms["message-only"] != 1 {
+			t.Errorf("received %d, forms %v; want 2 accepted, one of each form", st.AdvertsReceived, st.ChecksumForms)
+		}
+		if st.State != "BACKUP" || st.Master != src.String() {
+			t.Errorf("state %s master %s; the accepted priority-150 advert should make 198.18.0.99 master", st.State, st.Master)
+		}
+		ra.stop(t)
+	})
+}

@@ -1,0 +1,235 @@
+package daemon
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/vipd/vipd/netlink"
+	"github.com/vipd/vipd/vrrp"
+)
+
+// fakeLAN is a broadcast segment: every advert written by one host reaches every
+// other connected host, as multicast does.
+type fakeLAN struct {
+	mu    sync.Mutex
+	hosts []*fakeHost
+}
+
+// fakeHost is one machine: its VRRP socket, its interface's addresses and link, and
+// the announcements it sent.
+type fakeHost struct {
+	lan  *fakeLAN
+	addr netip.Addr
+	ifi  *net.Interface
+
+	mu        sync.Mutex
+	in        chan vrrp.Packet
+	closed    chan struct{}
+	connected bool // cable plugged into the LAN
+	linkUp    bool
+	vips      map[netip.Addr]bool
+	watchers  []chan netlink.Update
+	announced []announcement
+	sentPrios []uint8
+}
+
+type announcement struct {
+	at   time.Time
+	addr netip.Addr
+}
+
+func newLAN() *fakeLAN { return &fakeLAN{} }
+
+func (l *fakeLAN) host(addr string) *fakeHost {
+	h := &fakeHost{
+		lan:       l,
+		addr:      netip.MustParseAddr(addr),
+		ifi:       &net.Interface{Index: 2, Name: "eth0", HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, byte(len(l.hosts) + 1)}},
+		connected: true,
+		linkUp:    true,
+		vips:      map[netip.Addr]bool{},
+	}
+	l.mu.Lock()
+	l.hosts = append(l.hosts, h)
+	l.mu.Unlock()
+	return h
+}
+
+// open gives the host a fresh socket, as a (re)started daemon would get.
+func (h *fakeHost) open() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.in = make(chan vrrp.Packet, 64)
+	h.closed = make(chan struct{})
+}
+
+func (h *fakeHost) Read(b []byte) (vrrp.Packet, error) {
+	h.mu.Lock()
+	in, closed := h.in, h.closed
+	h.mu.Unlock()
+	select {
+	case p := <-in:
+		n := copy(b, p.Payload)
+		p.Payload = b[:n]
+		return p, nil
+	case <-closed:
+		return vrrp.Packet{}, net.ErrClosed
+	}
+}
+
+func (h *fakeHost) WriteTo(payload []byte, dst netip.Addr) error {
+	if adv, err := parseAny(payload); err == nil {
+		h.mu.Lock()
+		h.sentPrios = append(h.sentPrios, adv.Priority)
+		h.mu.Unlock()
+	}
+	if !h.reachable() {
+		return nil
+	}
+	h.lan.mu.Lock()
+	hosts := slices.Clone(h.lan.hosts)
+	h.lan.mu.Unlock()
+	for _, o := range hosts {
+		if o == h || !o.reachable() {
+			continue
+		}
+		o.deliver(vrrp.Packet{Payload: slices.Clone(payload), Src: h.addr, Dst: dst, TTL: 255, IfIndex: 2})
+	}
+	return nil
+}
+
+func (h *fakeHost) deliver(p vrrp.Packet) {
+	h.mu.Lock()
+	in, closed := h.in, h.closed
+	h.mu.Unlock()
+	if in == nil {
+		return
+	}
+	select {
+	case <-closed:
+	case in <- p:
+	default: // a full socket buffer drops, as the kernel does
+	}
+}
+
+func (h *fakeHost) reachable() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.connected && h.linkUp
+}
+
+func (h *fakeHost) Destinations() []netip.Addr { return []netip.Addr{vrrp.GroupIPv4} }
+
+func (h *fakeHost) Close() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	select {
+	case <-h.closed:
+	default:
+		close(h.closed)
+	}
+	return nil
+}
+
+// addrTable and linkWatcher.
+
+func (h *fakeHost) AddVIP(_ int, a netip.Addr) error {
+	h.mu.Lock()
+	h.vips[a] = true
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *fakeHost) DelVIP(_ int, a netip.Addr) error {
+	h.mu.Lock()
+	delete(h.vips, a)
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *fakeHost) HasVIP(_ int, a netip.Addr) (bool, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.vips[a], nil
+}
+
+func (h *fakeHost) Stale(int) ([]netip.Addr, error) { return nil, nil }
+
+func (h *fakeHost) Link(int) (netlink.LinkState, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return netlink.LinkState{Up: h.linkUp, Name: "eth0"}, nil
+}
+
+func (h *fakeHost) Watch(ctx context.Context, _ int) (<-chan netlink.Update, error) {
+	ch := make(chan netlink.Update, 16)
+	h.mu.Lock()
+	h.watchers = append(h.watchers, ch)
+	h.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		h.watchers = slices.DeleteFunc(h.watchers, func(c chan netlink.Update) bool { return c == ch })
+		close(ch)
+	}()
+	return ch, nil
+}
+
+func (h *fakeHost) notify(u netlink.Update) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, w := range h.watchers {
+		w <- u
+	}
+}
+
+// setLink takes the host's own link down or up (Fault).
+func (h *fakeHost) setLink(up bool) {
+	h.mu.Lock()
+	h.linkUp = up
+	h.mu.Unlock()
+	h.notify(netlink.Update{Kind: netlink.LinkChanged, Link: netlink.LinkState{Up: up, Name: "eth0"}})
+}
+
+// removeVIP is an operator running `ip addr del`.
+func (h *fakeHost) removeVIP(a netip.Addr) {
+	h.DelVIP(0, a)
+	h.notify(netlink.Update{Kind: netlink.AddrRemoved, Addr: a})
+}
+
+func (h *fakeHost) has(a netip.Addr) bool { ok, _ := h.HasVIP(0, a); return ok }
+
+// announcer.
+
+func (h *fakeHost) Announce(a netip.Addr) error {
+	h.mu.Lock()
+	h.announced = append(h.announced, announcement{time.Now(), a})
+	h.mu.Unlock()
+	return nil
+}
+
+func (h *fakeHost) announcements() []announcement {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.announced)
+}
+
+func parseAny(b []byte) (vrrp.Advertisement, error) {
+	var a vrrp.Advertisement
+	err := a.UnmarshalBinary(b)
+	return a, err
+}
+
+type announcerFunc struct{ h *fakeHost }
+
+func (a announcerFunc) Announce(addr netip.Addr) error { return a.h.Announce(addr) }
+func (a announcerFunc) Close() error                   { return nil }
+
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -1,0 +1,666 @@
+package election
+
+import (
+	"container/heap"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+var (
+	simSeed = flag.Uint64("seed", 0, "replay one simulation seed and print its trace")
+	simRuns = flag.Int("runs", 10000, "number of seeded simulation runs")
+)
+
+// TestSimulation runs Machines on a simulated LAN: a fake clock, a seeded
+// random source, and a network that loses, delays, duplicates and reorders
+// adverts, partitions and heals, while routers crash, restart, shut down,
+// lose their link and change priority. Each run alternates chaos with quiet
+// periods (no loss, no faults, fixed latency) long enough to converge, and
+// checks after each:
+//
+//   - exactly one Master in each connected group of running routers;
+//   - with Preempt_Mode, that Master has the highest effective priority of
+//     its group (among equals any may win: RFC 9568 §6.4.2 has a Backup
+//     accept an advert of equal priority, so a router that restarts does not
+//     take over from an equal one of lower address); without it, an owner
+//     in the group is the Master;
+//   - nothing changes during a further quiet stretch.
+//
+// After every step it checks that a Master that heard a better advert is no
+// longer Master, that VIP actions alternate add/remove and announcements
+// start/cancel, that only a Master holds the VIPs, and that deadlines and
+// reasons are consistent. A failure prints the seed and a trace;
+// go test ./election/ -run TestSimulation -seed N -v replays one.
+func TestSimulation(t *testing.T) {
+	if *simSeed != 0 {
+		s := runSim(*simSeed, true)
+		t.Logf("seed %d: %s\n%s", *simSeed, s.summary(), s.trace.String())
+		if s.err != nil {
+			t.Fatalf("seed %d: %v", *simSeed, s.err)
+		}
+		return
+	}
+	start := time.Now()
+	var (
+		next       atomic.Uint64
+		steps      atomic.Int64
+		simulated  atomic.Int64
+		mu         sync.Mutex
+		failed     []uint64
+		wg         sync.WaitGroup
+		runs       = uint64(*simRuns)
+		workers    = runtime.GOMAXPROCS(0)
+		maxFailing = 10
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				seed := next.Add(1)
+				if seed > runs {
+					return
+				}
+				s := runSim(seed, false)
+				steps.Add(int64(s.steps))
+				simulated.Add(int64(s.now.Sub(s.start)))
+				if s.err != nil {
+					mu.Lock()
+					if len(failed) < maxFailing {
+						failed = append(failed, seed)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d runs, %d steps, %v simulated, in %v", runs, steps.Load(),
+		time.Duration(simulated.Load()).Round(time.Second), time.Since(start).Round(time.Millisecond))
+	if len(failed) == 0 {
+		return
+	}
+	slices.Sort(failed)
+	s := runSim(failed[0], true) // deterministic: the same run, traced
+	t.Fatalf("failing seeds (first %d): %v\nseed %d: %s: %v\nreplay: go test ./election/ -run TestSimulation -seed %d -v\n%s",
+		maxFailing, failed, failed[0], s.summary(), s.err, failed[0], s.lastTrace(200))
+}
+
+type simNode struct {
+	id   int
+	addr netip.Addr
+	cfg  Config
+	m    *Machine // nil while crashed
+	link bool
+	seg  int   // partition segment; nodes hear each other within one
+	prio uint8 // effective priority, as last delivered
+
+	vips, announcing bool
+	deadline         time.Time // m.Deadline() as last seen
+	timerAt          time.Time // when EventTimer is delivered: deadline plus lateness
+}
+
+type simPacket struct {
+	at       time.Time
+	seq      uint64
+	from, to int
+	prio     uint8
+	interval time.Duration
+}
+
+type packetQueue []simPacket
+
+func (q packetQueue) Len() int { return len(q) }
+func (q packetQueue) Less(i, j int) bool {
+	if !q[i].at.Equal(q[j].at) {
+		return q[i].at.Before(q[j].at)
+	}
+	return q[i].seq < q[j].seq
+}
+func (q packetQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *packetQueue) Push(x any)   { *q = append(*q, x.(simPacket)) }
+func (q *packetQueue) Pop() any {
+	old := *q
+	p := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return p
+}
+
+type sim struct {
+	seed       uint64
+	rng        *rand.Rand
+	start, now time.Time
+	nodes      []*simNode
+	queue      packetQueue
+	seq        uint64
+
+	version          int
+	interval         time.Duration
+	preempt          bool
+	preemptDelay     time.Duration
+	latency          time.Duration // fixed part of every delivery
+	loss, dup        float64
+	jitter           time.Duration // random extra delay, up to
+	lateness         time.Duration // timer delivery lateness, up to
+	chaosMaxJitter   time.Duration
+	steps, converges int
+
+	tracing bool
+	trace   strings.Builder
+	err     error
+}
+
+func runSim(seed uint64, tracing bool) *sim {
+	s := &sim{
+		seed:    seed,
+		rng:     rand.New(rand.NewPCG(seed, 0x9568)),
+		start:   time.Date(2024, 4, 1, 0, 0, 0, 0, time.UTC),
+		tracing: tracing,
+	}
+	s.now = s.start
+	s.setup()
+	s.run()
+	return s
+}
+
+func (s *sim) setup() {
+	r := s.rng
+	n := 2 + r.IntN(6)
+	s.version = 3
+	if r.IntN(5) == 0 {
+		s.version = 2
+	}
+	if s.version == 2 {
+		s.interval = []time.Duration{time.Second, 2 * time.Second}[r.IntN(2)]
+	} else {
+		s.interval = []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 330 * time.Millisecond,
+			time.Second, 2500 * time.Millisecond}[r.IntN(5)]
+	}
+	s.preempt = r.IntN(4) != 0
+	if s.preempt && r.IntN(3) == 0 {
+		s.preemptDelay = []time.Duration{s.interval, 3 * s.interval, 11 * s.interval / 2}[r.IntN(3)]
+	}
+	s.latency = s.interval / 50
+	s.lateness = s.interval / 20
+	s.chaosMaxJitter = s.interval
+
+	// Priorities: sometimes from a small pool, so that ties are common;
+	// sometimes an owner or two.
+	pool := []uint8{uint8(1 + r.IntN(254)), uint8(1 + r.IntN(254)), uint8(1 + r.IntN(254))}
+	v6 := s.version == 3 && r.IntN(3) == 0
+	hosts := r.Perm(250)
+	owners := 0
+	for i := range n {
+		prio := uint8(1 + r.IntN(254))
+		if r.IntN(2) == 0 {
+			prio = pool[r.IntN(len(pool))]
+		}
+		if owners < 2 && r.IntN(12) == 0 {
+			prio, owners = PriorityOwner, owners+1
+		}
+		addr := netip.AddrFrom4([4]byte{198, 18, 0, byte(hosts[i] + 1)})
+		if v6 {
+			addr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(hosts[i] + 1)})
+		}
+		cfg := Config{
+			Version:        s.version,
+			Priority:       prio,
+			AdvertInterval: s.interval,
+			Preempt:        s.preempt,
+			PreemptDelay:   s.preemptDelay,
+			Address:        addr,
+		}
+		s.nodes = append(s.nodes, &simNode{id: i, addr: addr, cfg: cfg, link: true})
+	}
+}
+
+func (s *sim) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "v%d interval=%v preempt=%v delay=%v routers:", s.version, s.interval, s.preempt, s.preemptDelay)
+	for _, n := range s.nodes {
+		fmt.Fprintf(&b, " r%d=%v/%d", n.id, n.addr, n.cfg.Priority)
+	}
+	return b.String()
+}
+
+func (s *sim) lastTrace(lines int) string {
+	all := strings.Split(strings.TrimRight(s.trace.String(), "\n"), "\n")
+	if len(all) > lines {
+		all = append([]string{fmt.Sprintf("... (%d earlier lines)", len(all)-lines)}, all[len(all)-lines:]...)
+	}
+	return strings.Join(all, "\n")
+}
+
+func (s *sim) tracef(format string, args ...any) {
+	if s.tracing {
+		fmt.Fprintf(&s.trace, "%10.4fs ", s.now.Sub(s.start).Seconds())
+		fmt.Fprintf(&s.trace, format, args...)
+		s.trace.WriteByte('\n')
+	}
+}
+
+func (s *sim) failf(format string, args ...any) {
+	if s.err == nil {
+		s.err = fmt.Errorf("t=%v: %s", s.now.Sub(s.start), fmt.Sprintf(format, args...))
+		s.tracef("FAIL: %v", s.err)
+	}
+}
+
+// quietPeriod bounds convergence after the last disturbance: packets still
+// in flight, PreemptDelay, a Master_Down_Interval (at most four intervals)
+// to notice a silent or lower Master, and intervals for the new Master's
+// advert to reach everyone. It is well over Master_Down_Interval plus one
+// Advertisement_Interval.
+func (s *sim) quietPeriod() time.Duration {
+	return s.chaosMaxJitter + s.preemptDelay + 2*4*s.interval + 3*s.interval
+}
+
+func (s *sim) run() {
+	r := s.rng
+	// Start everyone within two intervals, some with the link down.
+	for _, i := range r.Perm(len(s.nodes)) {
+		s.runUntil(s.now.Add(time.Duration(r.Int64N(int64(2 * s.interval)))))
+		n := s.nodes[i]
+		if r.IntN(8) == 0 {
+			n.link = false
+		}
+		s.boot(n)
+	}
+	s.quiet()
+	for round := 0; round < 3 && s.err == nil; round++ {
+		s.chaos()
+		s.quiet()
+	}
+}
+
+// runUntil delivers packets and timers in time order up to t.
+func (s *sim) runUntil(t time.Time) {
+	for s.err == nil {
+		at, node := time.Time{}, -1
+		if len(s.queue) > 0 {
+			at = s.queue[0].at
+		}
+		for _, n := range s.nodes {
+			if n.m != nil && !n.timerAt.IsZero() && (at.IsZero() || n.timerAt.Before(at)) {
+				at, node = n.timerAt, n.id
+			}
+		}
+		if at.IsZero() || at.After(t) {
+			break
+		}
+		s.now = at
+		if node >= 0 {
+			s.step(s.nodes[node], Event{Kind: EventTimer})
+			continue
+		}
+		p := heap.Pop(&s.queue).(simPacket)
+		to, from := s.nodes[p.to], s.nodes[p.from]
+		if to.m == nil || !to.link || to.seg != from.seg {
+			continue
+		}
+		s.step(to, Event{Kind: EventAdvert, From: from.addr, Priority: p.prio, Interval: p.interval})
+	}
+	if t.After(s.now) {
+		s.now = t
+	}
+}
+
+func (s *sim) send(from *simNode, prio uint8) {
+	if !from.link {
+		s.failf("r%d sent an advert with its link down", from.id)
+		return
+	}
+	for _, to := range s.nodes {
+		if to == from || to.seg != from.seg {
+			continue
+		}
+		copies := 1
+		if s.rng.Float64() < s.dup {
+			copies = 2
+		}
+		for range copies {
+			if s.rng.Float64() < s.loss {
+				continue
+			}
+			d := s.latency
+			if s.jitter > 0 {
+				d += time.Duration(s.rng.Int64N(int64(s.jitter)))
+			}
+			s.seq++
+			heap.Push(&s.queue, simPacket{at: s.now.Add(d), seq: s.seq, from: from.id, to: to.id,
+				prio: prio, interval: from.cfg.AdvertInterval})
+		}
+	}
+}
+
+// step feeds one event to a node, carries out the actions and checks the
+// per-step invariants.
+func (s *sim) step(n *simNode, ev Event) {
+	s.steps++
+	if ev.Kind == EventPriority {
+		n.prio = max(ev.Priority, 1)
+	}
+	before := n.m.Status()
+	acts := n.m.Step(s.now, ev)
+	after := n.m.Status()
+	for _, a := range acts {
+		switch a.Kind {
+		case ActSendAdvert:
+			s.send(n, a.Priority)
+		case ActAddVIPs:
+			if n.vips {
+				s.failf("r%d: add-vips while holding them", n.id)
+			}
+			n.vips = true
+		case ActRemoveVIPs:
+			if !n.vips {
+				s.failf("r%d: remove-vips while not holding them", n.id)
+			}
+			n.vips = false
+		case ActAnnounce:
+			if n.announcing || !n.vips {
+				s.failf("r%d: announce while announcing=%v vips=%v", n.id, n.announcing, n.vips)
+			}
+			n.announcing = true
+		case ActCancelAnnounce:
+			if !n.announcing {
+				s.failf("r%d: cancel-announce with none under way", n.id)
+			}
+			n.announcing = false
+		}
+	}
+	if s.tracing {
+		change := ""
+		if before.State != after.State {
+			change = fmt.Sprintf(" %v->%v (%v)", before.State, after.State, after.Reason)
+		}
+		fmt.Fprintf(&s.trace, "%10.4fs r%d %-7v %-44v%s %v\n", s.now.Sub(s.start).Seconds(), n.id,
+			before.State, ev, change, acts)
+	}
+
+	// Only a Master holds (and announces) the VIPs.
+	if m := after.State == Master; n.vips != m || n.announcing != m {
+		s.failf("r%d in %v with vips=%v announcing=%v", n.id, after.State, n.vips, n.announcing)
+	}
+	// RFC 9568 §6.4.3: a Master that hears a better advert steps down.
+	if ev.Kind == EventAdvert && before.State == Master && ev.Priority != 0 &&
+		(ev.Priority > before.EffectivePriority ||
+			ev.Priority == before.EffectivePriority && ev.From.Compare(n.addr) > 0) &&
+		after.State == Master {
+		s.failf("r%d stayed Master after %v (priority %d)", n.id, ev, before.EffectivePriority)
+	}
+	// Transitions record a reason and the time; others leave them alone.
+	if before.State != after.State {
+		if !after.Since.Equal(s.now) || after.Reason == ReasonNone {
+			s.failf("r%d: transition to %v recorded since=%v reason=%v", n.id, after.State, after.Since, after.Reason)
+		}
+	} else if !after.Since.Equal(before.Since) || after.Reason != before.Reason {
+		s.failf("r%d: reason/since changed without a transition", n.id)
+	}
+	if after.EffectivePriority != n.prio {
+		s.failf("r%d: effective priority %d, delivered %d", n.id, after.EffectivePriority, n.prio)
+	}
+	if after.State == Master && after.Master != n.addr {
+		s.failf("r%d: Master reports master=%v", n.id, after.Master)
+	}
+	// A timer runs exactly in Backup and Master, and a delivered timer
+	// leaves one in the future.
+	d := n.m.Deadline()
+	if running := after.State == Backup || after.State == Master; running == d.IsZero() {
+		s.failf("r%d: %v with deadline %v", n.id, after.State, d)
+	}
+	if ev.Kind == EventTimer && !d.IsZero() && !d.After(s.now) {
+		s.failf("r%d: deadline %v not after the timer that fired", n.id, d.Sub(s.start))
+	}
+	if !d.Equal(n.deadline) {
+		n.deadline, n.timerAt = d, d
+		if !d.IsZero() && s.lateness > 0 {
+			n.timerAt = d.Add(time.Duration(s.rng.Int64N(int64(s.lateness))))
+		}
+	}
+}
+
+// boot starts a router process: a new Machine, the link state, Startup.
+func (s *sim) boot(n *simNode) {
+	m, err := New(n.cfg)
+	if err != nil {
+		s.failf("r%d: %v", n.id, err)
+		return
+	}
+	n.m, n.vips, n.announcing, n.deadline, n.timerAt = m, false, false, time.Time{}, time.Time{}
+	n.prio = n.cfg.Priority
+	s.tracef("r%d boots (link up=%v)", n.id, n.link)
+	if !n.link {
+		// A daemon may send EventLinkDown alone, or with EventStartup.
+		s.step(n, Event{Kind: EventLinkDown})
+		if s.rng.IntN(2) == 0 {
+			return
+		}
+	}
+	s.step(n, Event{Kind: EventStartup})
+}
+
+func (s *sim) chaos() {
+	r := s.rng
+	s.loss = []float64{0, 0.05, 0.3}[r.IntN(3)]
+	s.dup = []float64{0, 0.1}[r.IntN(2)]
+	s.jitter = time.Duration(r.Int64N(int64(s.chaosMaxJitter)))
+	s.tracef("chaos: loss=%v dup=%v jitter=%v", s.loss, s.dup, s.jitter)
+	end := s.now.Add(time.Duration(3+r.IntN(13)) * s.interval)
+	for s.now.Before(end) && s.err == nil {
+		s.runUntil(s.now.Add(time.Duration(r.Int64N(int64(3 * s.interval / 2)))))
+		s.disturb()
+	}
+	if r.IntN(2) == 0 {
+		// Bring everything back, to watch the whole LAN converge.
+		s.tracef("recover all")
+		for _, n := range s.nodes {
+			n.seg = 0
+			if !n.link {
+				n.link = true
+				if n.m != nil {
+					s.step(n, Event{Kind: EventLinkUp})
+				}
+			}
+			if n.m == nil {
+				s.boot(n)
+			} else if n.m.Status().State == Initialize {
+				s.step(n, Event{Kind: EventStartup})
+			}
+		}
+	}
+}
+
+// disturb applies one random fault.
+func (s *sim) disturb() {
+	r := s.rng
+	n := s.nodes[r.IntN(len(s.nodes))]
+	switch op := r.IntN(10); op {
+	case 0: // crash: the process and its addresses are gone
+		if n.m != nil {
+			s.tracef("r%d crashes", n.id)
+			n.m, n.vips, n.announcing, n.deadline, n.timerAt = nil, false, false, time.Time{}, time.Time{}
+		}
+	case 1: // restart
+		if n.m == nil {
+			s.boot(n)
+		}
+	case 2: // graceful shutdown, or start after one
+		if n.m != nil {
+			if n.m.Status().State == Initialize {
+				s.step(n, Event{Kind: EventStartup})
+			} else {
+				s.step(n, Event{Kind: EventShutdown})
+			}
+		}
+	case 3, 4: // link flap
+		n.link = !n.link
+		s.tracef("r%d link up=%v", n.id, n.link)
+		if n.m != nil {
+			kind := EventLinkDown
+			if n.link {
+				kind = EventLinkUp
+			}
+			s.step(n, Event{Kind: kind})
+		}
+	case 5: // partition
+		k := 2 + r.IntN(2)
+		for _, m := range s.nodes {
+			m.seg = r.IntN(k)
+		}
+		s.tracef("partition: %v", s.segments())
+	case 6: // heal
+		for _, m := range s.nodes {
+			m.seg = 0
+		}
+		s.tracef("heal")
+	case 7, 8: // runtime priority change (health checks), owners excepted
+		if n.m != nil && n.cfg.Priority != PriorityOwner {
+			p := uint8(1 + r.IntN(254))
+			if r.IntN(3) == 0 {
+				p = n.cfg.Priority
+			}
+			s.step(n, Event{Kind: EventPriority, Priority: p})
+		}
+	case 9: // network weather
+		s.loss = []float64{0, 0.05, 0.3, 0.9}[r.IntN(4)]
+		s.jitter = time.Duration(r.Int64N(int64(s.chaosMaxJitter)))
+		s.tracef("network: loss=%v jitter=%v", s.loss, s.jitter)
+	}
+}
+
+func (s *sim) segments() string {
+	var b strings.Builder
+	for _, n := range s.nodes {
+		fmt.Fprintf(&b, " r%d:%d", n.id, n.seg)
+	}
+	return b.String()
+}
+
+// quiet runs a clean network with no faults until the LAN must have
+// converged, checks the election, then runs on and checks that nothing
+// moves.
+func (s *sim) quiet() {
+	if s.err != nil {
+		return
+	}
+	s.loss, s.dup, s.jitter = 0, 0, 0
+	s.tracef("quiet for %v", s.quietPeriod())
+	s.runUntil(s.now.Add(s.quietPeriod()))
+	if s.err != nil {
+		return
+	}
+	s.checkConverged()
+	if s.err != nil {
+		return
+	}
+	snapshot := make([]Status, len(s.nodes))
+	for i, n := range s.nodes {
+		if n.m != nil {
+			snapshot[i] = n.m.Status()
+		}
+	}
+	// RFC 9568 §6.4.1: a router that restarts listens first; unless it
+	// is to preempt, it must not disturb the Master.
+	restarted := s.restartQuietly()
+	s.runUntil(s.now.Add(8 * s.interval))
+	if restarted != nil {
+		if st := restarted.m.Status(); st.State != Backup {
+			s.failf("restarted r%d is %v, want BACKUP", restarted.id, st.State)
+		}
+	}
+	for i, n := range s.nodes {
+		if n.m == nil || n == restarted {
+			continue
+		}
+		if st := n.m.Status(); st.State != snapshot[i].State || !st.Since.Equal(snapshot[i].Since) {
+			s.failf("r%d moved in a quiet LAN: %v since %v -> %v since %v", n.id,
+				snapshot[i].State, snapshot[i].Since.Sub(s.start), st.State, st.Since.Sub(s.start))
+		}
+	}
+	s.converges++
+}
+
+// restartQuietly crashes and boots a Backup that should not take over:
+// not an owner, and without Preempt_Mode or with a priority no higher than
+// its Master's. It returns the node, or nil if there is none to pick.
+func (s *sim) restartQuietly() *simNode {
+	if s.rng.IntN(2) == 0 {
+		return nil
+	}
+	var masterPrio [8]int // by segment
+	for _, n := range s.nodes {
+		if n.m != nil && n.m.Status().State == Master {
+			masterPrio[n.seg] = int(n.prio)
+		}
+	}
+	var pick []*simNode
+	for _, n := range s.nodes {
+		if n.m != nil && n.m.Status().State == Backup && n.cfg.Priority != PriorityOwner &&
+			masterPrio[n.seg] > 0 && (!s.preempt || int(n.cfg.Priority) <= masterPrio[n.seg]) {
+			pick = append(pick, n)
+		}
+	}
+	if len(pick) == 0 {
+		return nil
+	}
+	n := pick[s.rng.IntN(len(pick))]
+	s.tracef("r%d restarts in a quiet LAN", n.id)
+	s.boot(n)
+	return n
+}
+
+func (s *sim) checkConverged() {
+	groups := map[int][]*simNode{}
+	for _, n := range s.nodes {
+		if n.m == nil {
+			continue
+		}
+		st := n.m.Status()
+		if st.State == Fault && n.link {
+			s.failf("r%d in FAULT with its link up", n.id)
+		}
+		if n.link && st.State != Initialize {
+			groups[n.seg] = append(groups[n.seg], n)
+		}
+	}
+	for seg := range len(s.nodes) {
+		group := groups[seg]
+		if len(group) == 0 {
+			continue
+		}
+		var masters []*simNode
+		best := group[0]
+		for _, n := range group {
+			st := n.m.Status()
+			if st.State == Master {
+				masters = append(masters, n)
+			}
+			if n.prio > best.prio {
+				best = n
+			}
+		}
+		if len(masters) != 1 {
+			ids := make([]string, len(masters))
+			for i, m := range masters {
+				ids[i] = fmt.Sprintf("r%d", m.id)
+			}
+			s.failf("segment %d has %d Masters %v", seg, len(masters), ids)
+			return
+		}
+		top, got := best.prio, masters[0].prio
+		if (s.preempt || top == PriorityOwner) && got != top {
+			s.failf("segment %d: Master r%d has priority %d, r%d has %d (preempt=%v)",
+				seg, masters[0].id, got, best.id, top, s.preempt)
+		}
+	}
+}
