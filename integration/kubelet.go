@@ -82,7 +82,6 @@ type kubeletEnv struct {
 	Addr     netip.Addr // eth0's address when the env made NS, else invalid
 	NodeName string
 	Dir      string
-	root     string // module root
 	ownNS    bool
 	sock     string
 	cgroup   string // kubelet cgroupRoot, "/<prefix>"
@@ -125,16 +124,12 @@ func startKubeletEnv(t testing.TB, opts ...kubeletOption) *kubeletEnv {
 	reapStaleKubeletEnvs(t)
 	installKubeletSignalCleanup()
 
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := &kubeletEnv{
 		t:        t,
 		Prefix:   fmt.Sprintf("vkl%d-%d-", os.Getpid(), kubeletEnvSeq.Add(1)),
 		NodeName: kubeletNode,
-		root:     root,
 	}
+	var err error
 	e.Dir, err = os.MkdirTemp("", e.Prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +147,7 @@ func startKubeletEnv(t testing.TB, opts ...kubeletOption) *kubeletEnv {
 	} else {
 		e.makeNetns()
 	}
-	for _, d := range []string{"manifests", "pod-logs", "kubelet", "device-plugins", "container-logs", "cni/net.d", "cni/bin", "images"} {
+	for _, d := range []string{"manifests", "pod-logs", "kubelet", "cni/net.d", "cni/bin", "images"} {
 		if err := os.MkdirAll(filepath.Join(e.Dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -368,21 +363,17 @@ var kubeletTunables = map[string]string{
 	"kernel/keys/root_maxbytes": "25000000",
 }
 
-// Hard-coded host paths the kubelet writes to whatever its flags say
-// (deviceplugin/v1beta1 DevicePluginPath, kubelet.go ContainerLogsDir),
-// each bound to a directory of the env inside the kubelet's mount namespace.
-var kubeletHostDirs = map[string]string{
-	"/var/lib/kubelet/device-plugins": "device-plugins",
-	"/var/log/containers":             "container-logs",
-}
-
 // kubeletShim runs as `unshare --mount --propagation slave sh -c kubeletShim
-// sh DIR kubelet args...`: in the kubelet's own mount namespace, it binds the
-// tunables and host directories, then execs the kubelet (same PID).
+// sh DIR kubelet args...`. In the kubelet's own mount namespace it shows the
+// kubelet the tunables it wants (bind-mounted files over /proc/sys), and
+// empty tmpfs over /var/lib and /var/log, where it writes whatever its flags
+// say (deviceplugin/v1beta1 DevicePluginPath, kubelet.go ContainerLogsDir).
+// Then it execs the kubelet, which keeps the PID.
 const kubeletShim = `set -eu
 d=$1; shift
 for f in $(cd "$d/sysctl" && find . -type f); do mount --bind "$d/sysctl/$f" "/proc/sys/$f"; done
-while read -r host mine; do mount --bind "$d/$mine" "$host"; done < "$d/host-dirs"
+mount -t tmpfs -o mode=0755,size=16m vkl-var-lib /var/lib
+mount -t tmpfs -o mode=0755,size=16m vkl-var-log /var/log
 exec "$@"`
 
 func (e *kubeletEnv) kubeletConfig() string {
@@ -443,18 +434,7 @@ func (e *kubeletEnv) startKubelet(bin string) {
 			e.t.Fatal(err)
 		}
 	}
-	var dirs strings.Builder
-	for host, mine := range kubeletHostDirs {
-		// The mount point must exist on the host; the kubelet would create it anyway.
-		if err := os.MkdirAll(host, 0o750); err != nil {
-			e.t.Fatal(err)
-		}
-		fmt.Fprintf(&dirs, "%s %s\n", host, mine)
-	}
 	if err := os.MkdirAll(filepath.Join(e.Dir, "sysctl"), 0o755); err != nil {
-		e.t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(e.Dir, "host-dirs"), []byte(dirs.String()), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 	e.start("kubelet", "nsenter", "--net=/run/netns/"+e.NS, "--",
@@ -463,14 +443,31 @@ func (e *kubeletEnv) startKubelet(bin string) {
 		bin,
 		"--config="+conf,
 		"--root-dir="+filepath.Join(e.Dir, "kubelet"),
+		"--cert-dir="+filepath.Join(e.Dir, "kubelet/pki"),
 		"--hostname-override="+e.NodeName,
 		"--pod-infra-container-image="+PauseImage,
+		"--node-ip="+e.nodeIP().String(),
 		"--v=2",
 	)
 	e.waitFor(60*time.Second, "kubelet healthz", func() (bool, string) {
 		b, err := e.httpGet(kubeletHealthz, "/healthz")
 		return err == nil && string(b) == "ok", fmt.Sprint(string(b), err)
 	})
+}
+
+// nodeIP is the namespace's first global IPv4 address, which the kubelet
+// would otherwise look for on the (absent) default route; 127.0.0.1 if none.
+func (e *kubeletEnv) nodeIP() netip.Addr {
+	if e.Addr.IsValid() {
+		return e.Addr
+	}
+	out, _ := run("ip", "-n", e.NS, "-4", "-o", "addr", "show", "scope", "global")
+	for _, f := range strings.Fields(out) {
+		if p, err := netip.ParsePrefix(f); err == nil {
+			return p.Addr()
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
 }
 
 // start starts a long-running process and records it for teardown. The
@@ -566,6 +563,30 @@ func (e *kubeletEnv) RemoveManifest(name string) {
 	e.t.Logf("kubelet: removed manifest %s", name)
 }
 
+// IsolateHostPaths returns the manifest with every hostPath volume's path
+// moved under the env's directory (/run/vipd becomes <Dir>/hostpath/run/vipd),
+// so a pod neither creates nor shares host directories such as /run/vipd or
+// /etc/kubernetes/pki with a peer in another namespace. It reads the block
+// layout sigs.k8s.io/yaml writes ("hostPath:" then a deeper "path:" line).
+func (e *kubeletEnv) IsolateHostPaths(manifest string) string {
+	lines := strings.Split(manifest, "\n")
+	indent := -1 // indentation of the open "hostPath:" line, or -1
+	for i, line := range lines {
+		trimmed := strings.TrimLeft(line, " -")
+		depth := len(line) - len(trimmed)
+		switch {
+		case strings.TrimSpace(trimmed) == "hostPath:":
+			indent = depth
+		case indent >= 0 && depth <= indent:
+			indent = -1
+		case indent >= 0 && strings.HasPrefix(trimmed, "path: /"):
+			p := strings.TrimSpace(strings.TrimPrefix(trimmed, "path:"))
+			lines[i] = line[:depth] + "path: " + filepath.Join(e.Dir, "hostpath", p)
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 // PodName is the name the kubelet gives the static pod of a manifest whose
 // metadata.name is name.
 func (e *kubeletEnv) PodName(name string) string { return name + "-" + e.NodeName }
@@ -637,8 +658,14 @@ func (e *kubeletEnv) WaitPodRunning(name string, timeout time.Duration) kubeletP
 		if p.Status.Phase != "Running" || len(p.Status.ContainerStatuses) == 0 {
 			return false, "phase " + p.Status.Phase
 		}
+		// The status of a pod removed and restored (same UID) can still be
+		// the old one: only a container whose task runs counts.
+		tasks, err := e.runningTasks()
+		if err != nil {
+			return false, err.Error()
+		}
 		for _, c := range p.Status.ContainerStatuses {
-			if c.State.Running == nil || c.ContainerID == "" {
+			if _, ok := tasks[strings.TrimPrefix(c.ContainerID, "containerd://")]; c.State.Running == nil || !ok {
 				return false, "container " + c.Name + " not running"
 			}
 		}
@@ -744,6 +771,27 @@ func (e *kubeletEnv) ContainerExec(name, ctr string, args ...string) (string, er
 	return e.ctr(append([]string{"tasks", "exec", "--exec-id", execID, id}, args...)...)
 }
 
+// ContainerLog returns the log of the latest run of container ctr in the
+// static pod of manifest name, as the CRI writes it (one "time stream tag
+// text" line per line of output), running or not.
+func (e *kubeletEnv) ContainerLog(name, ctr string) string {
+	e.t.Helper()
+	// podLogsDir/<namespace>_<pod>_<uid>/<container>/<restart>.log
+	logs, _ := filepath.Glob(filepath.Join(e.Dir, "pod-logs", "*_"+e.PodName(name)+"_*", ctr, "*.log"))
+	best, bestN := "", -1
+	for _, l := range logs {
+		n, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(l), ".log"))
+		if err == nil && n > bestN {
+			best, bestN = l, n
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	b, _ := os.ReadFile(best)
+	return string(b)
+}
+
 // Exec runs a command on the host, inside the env's network namespace only.
 func (e *kubeletEnv) Exec(args ...string) (string, error) {
 	return run(append([]string{"nsenter", "--net=/run/netns/" + e.NS, "--"}, args...)...)
@@ -821,6 +869,11 @@ func (e *kubeletEnv) teardown() {
 		for _, p := range procs {
 			e.t.Logf("kubelet: --- %s (pid %d) log tail, %s ---\n%s", p.name, p.pid, p.log, tail(p.log, 60))
 		}
+		logs, _ := filepath.Glob(filepath.Join(e.Dir, "pod-logs", "*", "*", "*.log"))
+		for _, l := range logs {
+			rel, _ := filepath.Rel(filepath.Join(e.Dir, "pod-logs"), l)
+			e.t.Logf("kubelet: --- container log %s ---\n%s", rel, tail(l, 30))
+		}
 	}
 	stop := func(name string) {
 		for _, p := range procs {
@@ -871,14 +924,15 @@ func (e *kubeletEnv) deleteTasks() {
 	}
 }
 
-// cleanupKubeletEnv kills what is left of an env (container processes, by
-// cgroup; shims, by the socket on their command line), then unmounts below
-// dir and removes the env's cgroups. It serves teardown and the reaper.
+// cleanupKubeletEnv kills what is left of an env (container processes by
+// cgroup; containerd, kubelet and shims by their command lines), then
+// unmounts below dir and removes the env's cgroups. It serves teardown and
+// the reaper.
 func cleanupKubeletEnv(prefix, dir, sock string) {
 	cg := strings.TrimSuffix(prefix, "-")
 	for round := 0; round < 50; round++ {
 		pids := cgroupProcs(cg)
-		pids = append(pids, shimPids(sock)...)
+		pids = append(pids, procsMentioning(dir, sock)...)
 		if len(pids) == 0 {
 			break
 		}
@@ -912,27 +966,27 @@ func cgroupProcs(cg string) []int {
 	return pids
 }
 
-// shimPids finds containerd-shim-runc-v2 processes serving containerd at sock
-// (their command line carries "-address <sock>").
-func shimPids(sock string) []int {
+// procsMentioning finds the processes of an env by their command lines:
+// containerd and the kubelet name files in dir, shims carry "-address sock".
+func procsMentioning(dir, sock string) []int {
+	if dir == "" {
+		return nil
+	}
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, d := range ents {
 		pid, err := strconv.Atoi(d.Name())
-		if err != nil {
+		if err != nil || pid == os.Getpid() {
 			continue
 		}
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
 		if err != nil {
 			continue
 		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || filepath.Base(args[0]) != "containerd-shim-runc-v2" {
-			continue
-		}
-		for i := range args[:len(args)-1] {
-			if args[i] == "-address" && args[i+1] == sock {
+		for _, arg := range strings.Split(string(b), "\x00") {
+			if arg == sock || strings.Contains(arg, dir+"/") {
 				pids = append(pids, pid)
+				break
 			}
 		}
 	}

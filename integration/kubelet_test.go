@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -65,6 +66,9 @@ func TestKubeletStaticPod(t *testing.T) {
 			t.Errorf("netcaps pod %s = %#x, %v; want %#x (NET_ADMIN, NET_RAW, NET_BROADCAST)", field, got, err, want)
 		}
 	}
+	plainEff, _ := capEff(plain)
+	netcapsEff, _ := capEff(netcaps)
+	t.Logf("CapEff: plain pod pid %d %#016x, netcaps pod pid %d %#016x", plain, plainEff, netcaps, netcapsEff)
 
 	// Manifest removed: the kubelet stops the pod. Restored: it starts it again.
 	removed := time.Now()
@@ -80,5 +84,58 @@ func TestKubeletStaticPod(t *testing.T) {
 	t.Logf("netcaps pod running %v after its manifest was restored", time.Since(restored).Round(time.Millisecond))
 	if eff, err := capEff(env.ContainerPID("netcaps", "pause")); err != nil || eff != want {
 		t.Errorf("restored netcaps pod CapEff = %#x, %v; want %#x", eff, err, want)
+	}
+}
+
+// TestKubeletInLab runs the env inside a lab host's namespace, as the vipd-pod
+// scenario does: the pod's process is on that host's eth0, and the helpers
+// reach into the container.
+func TestKubeletInLab(t *testing.T) {
+	l := newLab(t, 2, withoutIPv6())
+	env := startKubeletEnv(t, kubeletInNetns(l.host(0).NS))
+
+	env.PlaceManifest("netcaps", readKubeletManifest(t, "netcaps"))
+	env.WaitPodRunning("netcaps", 2*time.Minute)
+	pid := env.ContainerPID("netcaps", "pause")
+	if ok, err := sameNetns(pid, l.host(0).NS); err != nil || !ok {
+		t.Errorf("pod pid %d is not in %s: %v", pid, l.host(0).NS, err)
+	}
+	out, err := env.ContainerExec("netcaps", "pause", "/pause", "-v")
+	if err != nil || !strings.Contains(out, "vipd-pause") {
+		t.Errorf("exec /pause -v in the container: %q, %v", out, err)
+	}
+	out, err = env.Exec("ping", "-c1", "-W1", "-q", l.host(1).V4.String())
+	if err != nil {
+		t.Errorf("host 0 (kubelet's namespace) cannot reach host 1: %v: %s", err, out)
+	}
+}
+
+// TestKubeletIsolateHostPaths needs no root: hostPath volumes move under the
+// env directory, and nothing else named "path" does.
+func TestKubeletIsolateHostPaths(t *testing.T) {
+	env := &kubeletEnv{Dir: "/tmp/vkl1-1-x"}
+	in := `spec:
+  containers:
+  - livenessProbe:
+      httpGet:
+        path: /healthz
+    volumeMounts:
+    - mountPath: /run/vipd
+      name: run
+  volumes:
+  - hostPath:
+      path: /run/vipd
+      type: DirectoryOrCreate
+    name: run
+  - name: pki
+    hostPath:
+      path: /etc/kubernetes/pki
+`
+	want := strings.NewReplacer(
+		"      path: /run/vipd", "      path: /tmp/vkl1-1-x/hostpath/run/vipd",
+		"      path: /etc/kubernetes/pki", "      path: /tmp/vkl1-1-x/hostpath/etc/kubernetes/pki",
+	).Replace(in)
+	if got := env.IsolateHostPaths(in); got != want {
+		t.Errorf("IsolateHostPaths:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -31,9 +31,9 @@ var (
 // LinkState is what vipd needs to know about a link.
 type LinkState struct {
 	// Up reports whether the link can carry traffic: administratively up
-	// (IFF_UP) and operationally up (IFF_RUNNING, with an operstate of "up",
-	// or "unknown" with carrier, as drivers without operstate support report).
-	// A veth whose peer is down or gone reports false.
+	// (IFF_UP), with carrier (IFF_LOWER_UP) and operationally up (IFF_RUNNING,
+	// operstate "up", or "unknown" as drivers without operstate support
+	// report). A veth whose peer is down or gone reports false.
 	Up           bool
 	Name         string
 	HardwareAddr net.HardwareAddr
@@ -241,12 +241,13 @@ func (h *Handle) Link(ifindex int) (LinkState, error) {
 }
 
 func (l link) state() LinkState {
-	const up = unix.IFF_UP | unix.IFF_RUNNING
-	ok := l.Flags&up == up
+	// IFF_RUNNING follows the operstate, which the kernel updates from its
+	// link watch work, up to a second after the carrier changes;
+	// IFF_LOWER_UP is the carrier itself.
+	const usable = unix.IFF_UP | unix.IFF_RUNNING | unix.IFF_LOWER_UP
+	ok := l.Flags&usable == usable
 	switch l.OperState {
-	case uint8(vnl.OperUp):
-	case uint8(vnl.OperUnknown):
-		ok = ok && l.Flags&unix.IFF_LOWER_UP != 0
+	case uint8(vnl.OperUp), uint8(vnl.OperUnknown):
 	default:
 		ok = false
 	}

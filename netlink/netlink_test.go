@@ -215,6 +215,7 @@ func TestLinkState(t *testing.T) {
 		{"veth peer down", unix.IFF_UP, operLowerLayerDown, false},
 		{"dormant", unix.IFF_UP | unix.IFF_LOWER_UP, operDormant, false},
 		{"running flag but operstate down", running | unix.IFF_LOWER_UP, operDown, false},
+		{"carrier lost, operstate not yet updated", running, operUp, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
