@@ -20,7 +20,7 @@ bin/vipctl: FORCE
 FORCE:
 
 ## deps: install the Debian packages that the tests and the demo use.
-deps: integration-deps
+deps: integration-deps kubelet-deps
 
 ## unit: the tests that need no root.
 unit:
@@ -28,8 +28,9 @@ unit:
 	$(GO) test -count=1 ./...
 	cd manifests/podcheck && $(GO) test -count=1 ./...
 
-## test: the whole suite. Needs root; installs its own packages.
-test: deps build unit test-integration
+## test: the whole suite. Needs root; installs its own packages, builds the images
+## and a kubelet (cached under ~/.cache/vipd after the first time).
+test: deps build image pause-image kubelet unit test-integration
 
 ## demo: three hosts in namespaces, a failover, and `vipctl status`.
 demo: build
@@ -43,4 +44,4 @@ clean:
 	rm -rf bin
 
 include Makefile.integration
--include Makefile.image
+include Makefile.image

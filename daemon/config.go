@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -288,4 +289,33 @@ func (c *Check) validate(in *Instance, i int) error {
 		return fieldErr(field, "", "%v", err)
 	}
 	return nil
+}
+
+// nameChecks gives every unnamed check a name from its kind and target, and makes
+// the names unique: they label status rows and metrics.
+func nameChecks(checks []Check) {
+	seen := map[string]int{}
+	for i := range checks {
+		c := &checks[i]
+		if c.Name == "" {
+			switch c.Kind {
+			case "https", "http":
+				c.Name = "apiserver"
+			case "tcp":
+				c.Name = "tcp:" + c.Target
+			case "exec":
+				if len(c.Command) > 0 {
+					c.Name = "exec:" + filepath.Base(c.Command[0])
+				} else {
+					c.Name = "exec"
+				}
+			default:
+				c.Name = "check"
+			}
+		}
+		seen[c.Name]++
+		if n := seen[c.Name]; n > 1 {
+			c.Name = fmt.Sprintf("%s-%d", c.Name, n)
+		}
+	}
 }

@@ -186,6 +186,7 @@ func (f *Flags) instance() (Instance, error) {
 		}
 		in.Checks = append(in.Checks, c)
 	}
+	nameChecks(in.Checks)
 	return in, nil
 }
 
@@ -227,16 +228,13 @@ func parseCheckFlag(field, kind, spec string) (Check, error) {
 	switch kind {
 	case "exec":
 		c.Command = strings.Fields(target)
-		c.Name = "exec"
 	case "https":
 		if strings.HasPrefix(target, "http://") {
 			c.Kind = "http"
 		}
 		c.Target = target
-		c.Name = "apiserver"
 	default:
 		c.Target = target
-		c.Name = kind + ":" + target
 	}
 	for _, opt := range parts[1:] {
 		k, v, ok := strings.Cut(strings.TrimSpace(opt), "=")

@@ -34,9 +34,14 @@ func testInstance(vrid, prio int, opts ...func(*Instance)) Instance {
 
 func start(t *testing.T, h *fakeHost, cfg Instance) *running {
 	t.Helper()
+	return startWith(t, h, cfg, nil)
+}
+
+func startWith(t *testing.T, h *fakeHost, cfg Instance, checks penaltySource) *running {
+	t.Helper()
 	h.open()
 	r := resolved{Instance: cfg, ifi: h.ifi, source: h.addr, owner: cfg.Priority == 255}
-	in, err := newInstance(r, discard, h, announcerFunc{h}, h, h, nil)
+	in, err := newInstance(r, discard, h, announcerFunc{h}, h, h, checks)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -233,3 +233,22 @@ func (a announcerFunc) Announce(addr netip.Addr) error { return a.h.Announce(add
 func (a announcerFunc) Close() error                   { return nil }
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type (
+	netipAddr    = netip.Addr
+	netipPrefix  = netip.Prefix
+	netInterface = net.Interface
+)
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// fakeIface is an interface "eth0" with the given addresses.
+func fakeIface(prefixes ...string) func(string) (*net.Interface, []netip.Prefix, error) {
+	return func(string) (*net.Interface, []netip.Prefix, error) {
+		var ps []netip.Prefix
+		for _, p := range prefixes {
+			ps = append(ps, netip.MustParsePrefix(p))
+		}
+		return &net.Interface{Index: 2, Name: "eth0"}, ps, nil
+	}
+}

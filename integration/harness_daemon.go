@@ -158,10 +158,12 @@ type vipdStatus struct {
 		EffectivePriority int            `json:"effective_priority"`
 		Master            string         `json:"master"`
 		VIPs              []string       `json:"vips"`
-		VIPsPresent       bool           `json:"vips_present"`
+		VIPsPresent       []string       `json:"vips_present"`
 		AdvertsSent       uint64         `json:"adverts_sent"`
 		AdvertsReceived   uint64         `json:"adverts_received"`
 		Drops             map[string]int `json:"drops"`
+		ChecksumForms     map[string]int `json:"checksum_forms"`
+		AddressMismatches uint64         `json:"address_mismatches"`
 	} `json:"instances"`
 }
 

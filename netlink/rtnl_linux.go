@@ -25,7 +25,11 @@ const dumpRetries = 5
 // sysRTNL is the kernel side of rtnl. All its sockets live in the network
 // namespace that was current when it was opened.
 type sysRTNL struct {
-	ns      netns.NsHandle
+	ns netns.NsHandle
+	// at is the namespace that sockets are opened in: netns.None() when the calling
+	// thread is already in the process's namespace, so that no setns(2) is made.
+	// setns needs CAP_SYS_ADMIN, which the pod does not have.
+	at      netns.NsHandle
 	h       *vnl.Handle
 	sockets map[int]*nl.SocketHandle // NETLINK_ROUTE, for address requests
 
@@ -37,12 +41,19 @@ func openRTNL() (*sysRTNL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current network namespace: %w", err)
 	}
-	h, err := vnl.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	at := ns
+	if proc, err := netns.GetFromPath("/proc/self/ns/net"); err == nil {
+		if proc.Equal(ns) {
+			at = netns.None()
+		}
+		proc.Close()
+	}
+	h, err := vnl.NewHandleAt(at, unix.NETLINK_ROUTE)
 	if err != nil {
 		ns.Close()
 		return nil, err
 	}
-	s, err := nl.GetNetlinkSocketAt(ns, netns.None(), unix.NETLINK_ROUTE)
+	s, err := nl.GetNetlinkSocketAt(at, netns.None(), unix.NETLINK_ROUTE)
 	if err != nil {
 		h.Close()
 		ns.Close()
@@ -50,6 +61,7 @@ func openRTNL() (*sysRTNL, error) {
 	}
 	return &sysRTNL{
 		ns:      ns,
+		at:      at,
 		h:       h,
 		sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}},
 	}, nil
@@ -199,17 +211,20 @@ func fromAttrs(at *vnl.LinkAttrs) link {
 // namespace. Closing done closes the sockets; links and addrs are closed once
 // their readers have stopped.
 func (r *sysRTNL) subscribe(done <-chan struct{}, links chan<- linkEvent, addrs chan<- addrEvent) error {
-	ns := r.ns
+	var ns *netns.NsHandle
+	if r.at.IsOpen() {
+		ns = &r.at
+	}
 	lu := make(chan vnl.LinkUpdate)
 	au := make(chan vnl.AddrUpdate)
 	// Each subscription needs its own done: if the second one fails, the
 	// first must be stopped while the caller's done stays open.
 	ldone, adone := make(chan struct{}), make(chan struct{})
-	err := vnl.LinkSubscribeWithOptions(lu, ldone, vnl.LinkSubscribeOptions{Namespace: &ns})
+	err := vnl.LinkSubscribeWithOptions(lu, ldone, vnl.LinkSubscribeOptions{Namespace: ns})
 	if err != nil {
 		return err
 	}
-	if err := vnl.AddrSubscribeWithOptions(au, adone, vnl.AddrSubscribeOptions{Namespace: &ns}); err != nil {
+	if err := vnl.AddrSubscribeWithOptions(au, adone, vnl.AddrSubscribeOptions{Namespace: ns}); err != nil {
 		close(ldone)
 		for range lu {
 		}

@@ -39,6 +39,10 @@ func manifest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "vipd: unexpected argument %q; flags start with --\n", fs.Arg(0))
 		return 2
 	}
+	if kind == "pod" && *image == "" {
+		fmt.Fprintln(stderr, "vipd: --image: missing; give the image reference, such as localhost/vipd:dev")
+		return 2
+	}
 	if _, err := flags.Config(); err != nil {
 		fmt.Fprintf(stderr, "vipd: %v\n", err)
 		return 2
@@ -51,10 +55,6 @@ func manifest(args []string, stdout, stderr io.Writer) int {
 	var out []byte
 	var err error
 	if kind == "pod" {
-		if *image == "" {
-			fmt.Fprintln(stderr, "vipd: --image: missing; give the image reference, such as localhost/vipd:dev")
-			return 2
-		}
 		out, err = manifests.Pod{Image: *image, Args: vipdArgs}.Render()
 	} else {
 		out, err = manifests.Unit{BinaryPath: *binary, Args: vipdArgs}.Render()
