@@ -30,6 +30,8 @@ func (c *Check) spec() health.Spec {
 	}
 	if c.Timeout != 0 {
 		s.Timeout = c.Timeout
+	} else if s.Timeout > s.Interval {
+		s.Timeout = s.Interval // a shorter interval than the default shortens the default timeout too
 	}
 	if c.Rise != 0 {
 		s.Rise = c.Rise

@@ -269,3 +269,19 @@ func TestArgsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckDefaults(t *testing.T) {
+	cfg, err := configFromArgs(t, append(append([]string{}, base...), "--track-apiserver", "https://127.0.0.1:6443/readyz,interval=100ms",
+		"--track-tcp", "127.0.0.1:2379", "--track-tcp", "127.0.0.1:2379,weight=5")...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := cfg.Instances[0].Checks
+	api := cs[0].spec()
+	if api.Interval != 100*time.Millisecond || api.Timeout != 100*time.Millisecond || api.Weight != 50 || api.Name != "apiserver" {
+		t.Errorf("apiserver check: %+v", api)
+	}
+	if cs[1].Name != "tcp:127.0.0.1:2379" || cs[2].Name != "tcp:127.0.0.1:2379-2" {
+		t.Errorf("names %q, %q: want unique names", cs[1].Name, cs[2].Name)
+	}
+}

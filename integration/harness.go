@@ -92,16 +92,17 @@ type lab struct {
 	// VIP4 and VIP6 are free addresses on the segment for the VIP under test.
 	VIP4, VIP6 netip.Addr
 
-	mu         sync.Mutex
-	procs      map[int]*proc
-	groups     [][]int      // current partition, nil when healed
-	holes      map[int]bool // blackholed ports
-	closers    []func()     // sockets and goroutines to stop before teardown
-	responding bool         // UDP responders started on every host
-	ipv6       bool
-	sniffer    *advertSniffer
-	torn       bool
-	logSeq     atomic.Int64
+	mu          sync.Mutex
+	procs       map[int]*proc
+	groups      [][]int      // current partition, nil when healed
+	holes       map[int]bool // blackholed ports
+	closers     []func()     // sockets and goroutines to stop before teardown
+	responding  bool         // UDP responders started on every host
+	noVRRPMcast bool         // the switch drops frames to the VRRP groups
+	ipv6        bool
+	sniffer     *advertSniffer
+	torn        bool
+	logSeq      atomic.Int64
 }
 
 // node is one namespace attached to the bridge.
@@ -350,6 +351,31 @@ func (l *lab) Exited(pid int) bool {
 	}
 }
 
+// ExitCode returns the exit status of a process started with Start, once it
+// has exited (ok false before, or for a PID the lab did not start); -1 when
+// a signal ended it.
+func (l *lab) ExitCode(pid int) (code int, ok bool) {
+	l.mu.Lock()
+	p, known := l.procs[pid]
+	l.mu.Unlock()
+	if !known {
+		return 0, false
+	}
+	select {
+	case <-p.done:
+	default:
+		return 0, false
+	}
+	if p.err == nil {
+		return 0, true
+	}
+	var ee *exec.ExitError
+	if errors.As(p.err, &ee) {
+		return ee.ExitCode(), true
+	}
+	return -1, true
+}
+
 // WaitExit waits up to timeout for a started process to exit.
 func (l *lab) WaitExit(pid int, timeout time.Duration) bool {
 	l.mu.Lock()
@@ -425,6 +451,18 @@ func (l *lab) Heal() {
 	l.t.Logf("harness: healed")
 }
 
+// BlockVRRPMulticast makes the switch drop (on) or forward (off) frames sent to
+// the VRRP groups 224.0.0.18 and ff02::12, so that only unicast VRRP works.
+// The sniffer still sees them: it reads frames as they enter the switch.
+func (l *lab) BlockVRRPMulticast(on bool) {
+	l.t.Helper()
+	l.mu.Lock()
+	l.noVRRPMcast = on
+	l.mu.Unlock()
+	l.applyFilter()
+	l.t.Logf("harness: VRRP multicast blocked: %v", on)
+}
+
 // Blackhole makes the switch drop everything to and from node i while its
 // link stays up: a frozen host, as opposed to CutLink's unplugged one.
 func (l *lab) Blackhole(i int) {
@@ -441,6 +479,9 @@ func (l *lab) applyFilter() {
 	l.t.Helper()
 	l.mu.Lock()
 	var rules []string
+	if l.noVRRPMcast {
+		rules = append(rules, "ether daddr 01:00:5e:00:00:12 drop", "ether daddr 33:33:00:00:00:12 drop")
+	}
 	holes := make([]int, 0, len(l.holes))
 	for i := range l.holes {
 		holes = append(holes, i)

@@ -28,6 +28,9 @@ type daemonConfig struct {
 	VIP      netip.Addr
 	Peers    []netip.Addr // unicast when non-empty
 	Preempt  bool
+	// VipdArgs are extra vipd flags (--checksum message-only, say);
+	// keepalived ignores them.
+	VipdArgs []string
 }
 
 // daemonUnderTest starts one kind of VRRP daemon on a lab host.
@@ -132,6 +135,7 @@ func (vipdDaemon) Start(l *lab, host int, c daemonConfig) daemonInstance {
 	for _, p := range c.Peers {
 		args = append(args, "--peer", p.String())
 	}
+	args = append(args, c.VipdArgs...)
 	v := &vipd{lab: l, node: n, vrid: c.VRID, sock: sock, vipctl: filepath.Join(bin, "vipctl")}
 	v.pid = n.Start("vipd", args...)
 	return v
@@ -154,6 +158,7 @@ type vipdStatus struct {
 		Interface         string         `json:"interface"`
 		VRID              int            `json:"vrid"`
 		State             string         `json:"state"`
+		Reason            string         `json:"reason"`
 		Priority          int            `json:"priority"`
 		EffectivePriority int            `json:"effective_priority"`
 		Master            string         `json:"master"`
@@ -164,6 +169,7 @@ type vipdStatus struct {
 		Drops             map[string]int `json:"drops"`
 		ChecksumForms     map[string]int `json:"checksum_forms"`
 		AddressMismatches uint64         `json:"address_mismatches"`
+		Transitions       map[string]int `json:"transitions"`
 	} `json:"instances"`
 }
 

@@ -30,6 +30,7 @@ type wireAdvert struct {
 	At       time.Time
 	Host     string // sender, by bridge port
 	Src      netip.Addr
+	Dst      netip.Addr // the group, or a peer for unicast VRRP
 	Version  int
 	VRID     int
 	Priority int
@@ -144,12 +145,14 @@ func parseAdvert(b []byte, ethType uint16) (wireAdvert, bool) {
 			return a, false
 		}
 		a.Src = netip.AddrFrom4([4]byte(b[12:16]))
+		a.Dst = netip.AddrFrom4([4]byte(b[16:20]))
 		vr = b[ihl:]
 	case unix.ETH_P_IPV6:
 		if len(b) < 40+8 || b[6] != vrrpProto {
 			return a, false
 		}
 		a.Src = netip.AddrFrom16([16]byte(b[8:24]))
+		a.Dst = netip.AddrFrom16([16]byte(b[24:40]))
 		vr = b[40:]
 	default:
 		return a, false
