@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"syscall"
@@ -213,6 +214,27 @@ func (v *vipd) crash() {
 	}
 }
 
+// crashHost kills k like a dying host would: every process at once, and
+// its pid files gone with the host's /run, so that keepalived starts
+// again after the reboot.
+func (k *keepalived) crashHost() {
+	k.lab.t.Helper()
+	pids := k.Pids()
+	k.Crash()
+	waitFor(k.lab.t, 5*time.Second, "keepalived processes to be gone", func() (bool, string) {
+		for _, pid := range pids {
+			if alive(pid) {
+				return false, fmt.Sprintf("pid %d alive", pid)
+			}
+		}
+		return true, ""
+	})
+	pidFiles, _ := filepath.Glob(filepath.Join(k.dir, "*.pid"))
+	for _, f := range pidFiles {
+		_ = os.Remove(f)
+	}
+}
+
 // hostCrash is a host dying: its cable goes dead and its daemon is killed.
 // hostReboot brings it back without the addresses the dead daemon left.
 func hostCrash(l *lab, h int, kill func()) {
@@ -362,7 +384,7 @@ func interopFailover(t *testing.T, m interopMode) {
 	checkVipdHeard(t, v, m.form())
 
 	// keepalived's host crashes: vipd takes over after its Master_Down_Interval.
-	r = handover(t, l, vip, "h1", "h0", m.masterDown(50)+5*time.Second, func() { hostCrash(l, 1, k.Crash) })
+	r = handover(t, l, vip, "h1", "h0", m.masterDown(50)+5*time.Second, func() { hostCrash(l, 1, k.crashHost) })
 	waitDaemonState(l, 0, v, "MASTER", time.Second)
 	if c, _ := v.counters(); c.Reason != "master-down-timer" {
 		t.Errorf("vipd took over with reason %q, want master-down-timer", c.Reason)
