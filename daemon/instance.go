@@ -316,6 +316,13 @@ func (in *instance) step(now time.Time, ev election.Event) {
 		in.do(a)
 	}
 	after := in.m.Status()
+	if ev.Kind == election.EventAdvert && before.State == election.Master && after.State == election.Master &&
+		slices.ContainsFunc(acts, func(a election.Action) bool { return a.Kind == election.ActSendAdvert }) {
+		in.reannounce(ev)
+	}
+	if ev.Kind == election.EventAdvert && before.State == election.Master && after.State == election.Backup {
+		in.farewell(ev, after.EffectivePriority)
+	}
 	if after.State != before.State {
 		in.transitions[after.Reason.String()]++
 		in.log.Info("state changed", "from", before.State.String(), "to", after.State.String(),
@@ -325,6 +332,31 @@ func (in *instance) step(now time.Time, ev election.Event) {
 			in.hooks.notify(in.cfg, before.State.String(), after)
 		}
 	}
+}
+
+// reannounce handles an advert that a Master answered: another Master, of
+// lower rank or resigning (a healed partition, a split brain). Clients may
+// have followed that router's announcements, so this one announces its VIPs
+// again, with a fresh burst, unless a burst is already under way.
+func (in *instance) reannounce(ev election.Event) {
+	if in.announceLeft > 0 {
+		return
+	}
+	in.log.Info("heard another master; announcing the VIPs again",
+		"from", ev.From.String(), "their_priority", ev.Priority)
+	in.do(election.Action{Kind: election.ActAnnounce})
+}
+
+// farewell handles a Master stepping down because of a better advert. RFC 9568
+// §6.4.3 has it go silent, but after a partition heals the winner would then
+// never learn that clients followed this router's announcements, and they stay
+// on a host without the VIP until their ARP entries expire. One advert at our own
+// priority tells the winner: it answers (as any Master hearing a lower priority
+// does) and announces its VIPs again (reannounce). Other Backups treat it as
+// any advert of that priority and learn the winner again from its answer.
+func (in *instance) farewell(ev election.Event, priority uint8) {
+	in.log.Info("stepping down; telling the new master so that it announces the VIPs", "master", ev.From.String())
+	in.send(priority)
 }
 
 func (in *instance) do(a election.Action) {

@@ -290,3 +290,128 @@ func TestDropsAreCountedByReason(t *testing.T) {
 		ra.stop(t)
 	})
 }
+
+// TestMasterReannouncesAfterHeal: a partition leaves two masters, and clients
+// follow the announcements of the one that took over last. When the partition
+// heals and the higher master hears the lower one, it answers (the lower steps
+// down) and announces its VIPs again, so that clients come back to it.
+func TestMasterReannouncesAfterHeal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := start(t, a, testInstance(51, 200))
+		rb := start(t, b, testInstance(51, 100, func(in *Instance) { in.AdvertInterval = 100 * time.Millisecond }))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
+		plug := func(h *fakeHost, in bool) { h.mu.Lock(); h.connected = in; h.mu.Unlock() }
+		sent := func(h *fakeHost) int { h.mu.Lock(); defer h.mu.Unlock(); return len(h.sentPrios) }
+
+		plug(a, false) // the partition: a's cable
+		waitFor(t, 5*time.Second, "b master too", func() bool { return rb.state(t) == "MASTER" })
+		time.Sleep(10 * time.Second) // both bursts over
+		synctest.Wait()
+		before := len(a.announcements())
+
+		// Heal just after a's advert: b's next one (every 100 ms) reaches a
+		// before a's next one (every 1 s) reaches b.
+		n := sent(a)
+		waitFor(t, 2*time.Second, "an advert from a", func() bool { return sent(a) > n })
+		plug(a, true)
+		healed := time.Now()
+		waitFor(t, time.Second, "b steps down", func() bool { return rb.state(t) == "BACKUP" })
+		if d := time.Since(healed); d > 100*time.Millisecond {
+			t.Errorf("b stepped down %v after the heal; a must answer its advert at once", d)
+		}
+		anns := a.announcements()[before:]
+		if len(anns) == 0 || anns[0].at.Sub(healed) > 100*time.Millisecond {
+			t.Fatalf("a did not announce at the heal: %v", anns)
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if got := len(a.announcements()) - before; got != DefaultAnnounceCount {
+			t.Errorf("a announced %d rounds after the heal, want one burst of %d", got, DefaultAnnounceCount)
+		}
+		if st := ra.status(t); st.State != "MASTER" || !a.has(vip) || b.has(vip) {
+			t.Errorf("after the heal: a %s (VIP %v), b has VIP %v", st.State, a.has(vip), b.has(vip))
+		}
+		ra.stop(t)
+		rb.stop(t)
+	})
+}
+
+// TestReannounceDoesNotRestartBurst: adverts from a lower master that keep
+// coming (a one-way partition) give one burst at a time, not one per advert.
+func TestReannounceDoesNotRestartBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		ra := start(t, a, testInstance(51, 200))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		before := len(a.announcements())
+		src := netip.MustParseAddr("198.18.0.99")
+		for _, prio := range []uint8{100, 100, 0} {
+			adv := vrrp.Advertisement{Version: 3, Type: vrrp.TypeAdvertisement, VRID: 51, Priority: prio,
+				Interval: time.Second, Addresses: []netip.Addr{vip}}
+			b, err := adv.AppendBinary(nil, src, vrrp.GroupIPv4, vrrp.ChecksumPseudoHeader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.deliver(vrrp.Packet{Payload: b, Src: src, Dst: vrrp.GroupIPv4, TTL: 255})
+			time.Sleep(100 * time.Millisecond)
+			synctest.Wait()
+		}
+		if got := len(a.announcements()) - before; got != 1 {
+			t.Errorf("%d announcements 300 ms into the burst, want 1", got)
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		if got := len(a.announcements()) - before; got != DefaultAnnounceCount {
+			t.Errorf("%d announcements in all, want one burst of %d", got, DefaultAnnounceCount)
+		}
+		if ra.state(t) != "MASTER" {
+			t.Error("a left MASTER")
+		}
+		ra.stop(t)
+	})
+}
+
+// TestLoserStepsDownAndWinnerStillReannounces is the other order of a heal: the
+// winner's advert reaches the loser first. RFC 9568 §6.4.3 has the loser step down
+// silently, so the winner would never learn that clients followed the loser. The
+// loser sends one advert at its own priority as it steps down; the winner answers
+// it and announces its VIPs again.
+func TestLoserStepsDownAndWinnerStillReannounces(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := start(t, a, testInstance(51, 200, func(in *Instance) { in.AdvertInterval = 100 * time.Millisecond }))
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
+		plug := func(h *fakeHost, in bool) { h.mu.Lock(); h.connected = in; h.mu.Unlock() }
+		sent := func(h *fakeHost) int { h.mu.Lock(); defer h.mu.Unlock(); return len(h.sentPrios) }
+
+		plug(a, false)
+		waitFor(t, 5*time.Second, "b master too", func() bool { return rb.state(t) == "MASTER" })
+		time.Sleep(10 * time.Second) // both bursts over
+		synctest.Wait()
+		before := len(a.announcements())
+
+		// Heal just after b's advert: a's next one (every 100 ms) reaches b
+		// before b's next one (every 1 s) reaches a, so b steps down first.
+		n := sent(b)
+		waitFor(t, 2*time.Second, "an advert from b", func() bool { return sent(b) > n })
+		plug(a, true)
+		healed := time.Now()
+		waitFor(t, time.Second, "b steps down", func() bool { return rb.state(t) == "BACKUP" })
+		waitFor(t, 200*time.Millisecond, "a announces again", func() bool { return len(a.announcements()) > before })
+		if d := a.announcements()[before].at.Sub(healed); d > 150*time.Millisecond {
+			t.Errorf("a announced %v after the heal; want within one of its intervals", d)
+		}
+		if st := ra.status(t); st.State != "MASTER" || !a.has(vip) || b.has(vip) {
+			t.Errorf("after the heal: a %s (VIP %v), b has VIP %v", st.State, a.has(vip), b.has(vip))
+		}
+		ra.stop(t)
+		rb.stop(t)
+	})
+}

@@ -80,7 +80,7 @@ func writeBenchResults(dir string, daemons []string, intervals []time.Duration, 
 	fmt.Fprintf(&b, "- topology: 3 hosts + client on one bridge, priorities %v, VRRPv3 multicast, preempt on\n", benchPrios)
 	fmt.Fprintf(&b, "- outage: longest gap between UDP answers seen by the client probing the VIP every %v, less one probe interval\n", probeInterval)
 	fmt.Fprintf(&b, "- floor: RFC 9568 §6.1 for h1 (priority %d): Master_Down_Interval = 3×interval + Skew_Time after silence; Skew_Time after a priority 0 advert\n", benchPrios[1])
-	fmt.Fprintf(&b, "- faults are injected at a uniformly random phase of the master's advert cycle; for silent faults (crash, linkdown) each trial's floor is Master_Down_Interval minus that phase (the backup's timer started at the last advert), and \"over floor\" is the median of outage − trial floor\n")
+	fmt.Fprintf(&b, "- faults are injected at a random phase of the master's advert cycle (trial i of n uniformly within the i-th n-th of the interval; seed %d, the same phases for every daemon), measured from the master's last advert as the switch saw it to the start of the fault command; for silent faults (crash, linkdown) each trial's floor is Master_Down_Interval minus that phase (the backup's timer started at the last advert), and \"over floor\" is the median of outage − trial floor\n", benchSeedValue())
 	fmt.Fprintf(&b, "- unclean: trials where a third host answered between h0 and h1 (a transient extra master)\n\n")
 
 	fmt.Fprintf(&b, "## Client-observed outage (ms)\n\n")

@@ -44,7 +44,7 @@ var keepalivedComplaintRE = regexp.MustCompile(`Invalid VRRPv[23] checksum` +
 
 // complaints returns the lines of k's log where keepalived rejected or
 // questioned a received packet.
-func (k *keepalived) complaints() []string {
+func (k *keepalived) interopComplaints() []string {
 	f, err := os.Open(k.lab.LogPath(k.pid))
 	if err != nil {
 		return []string{err.Error()}
@@ -61,23 +61,23 @@ func (k *keepalived) complaints() []string {
 }
 
 // logged reports whether k's log has a line matching re.
-func (k *keepalived) logged(re *regexp.Regexp) bool {
+func (k *keepalived) interopLogged(re *regexp.Regexp) bool {
 	b, err := os.ReadFile(k.lab.LogPath(k.pid))
 	return err == nil && re.Match(b)
 }
 
 // checkKeepalivedQuiet fails the test for every complaint in the logs of ks.
-func checkKeepalivedQuiet(t *testing.T, ks ...*keepalived) {
+func interopCheckKeepalived(t *testing.T, ks ...*keepalived) {
 	t.Helper()
 	for _, k := range ks {
-		for _, line := range k.complaints() {
+		for _, line := range k.interopComplaints() {
 			t.Errorf("keepalived on %s complained: %s", k.node.Name, line)
 		}
 	}
 }
 
-// vipdCounters is the part of vipd's status the interop checks read.
-type vipdCounters struct {
+// interopVipdCounters is the part of vipd's status the interop checks read.
+type interopVipdCounters struct {
 	State, Reason string
 	Received      uint64
 	Drops         map[string]int
@@ -86,25 +86,25 @@ type vipdCounters struct {
 }
 
 // counters reads v's instance status; ok is false if vipd did not answer.
-func (v *vipd) counters() (vipdCounters, bool) {
+func (v *vipd) interopCounters() (interopVipdCounters, bool) {
 	st, err := v.Status()
 	if err != nil {
-		return vipdCounters{}, false
+		return interopVipdCounters{}, false
 	}
 	for _, in := range st.Instances {
 		if in.VRID == v.vrid {
-			return vipdCounters{State: in.State, Reason: in.Reason, Received: in.AdvertsReceived,
+			return interopVipdCounters{State: in.State, Reason: in.Reason, Received: in.AdvertsReceived,
 				Drops: in.Drops, Forms: in.ChecksumForms, Mismatches: in.AddressMismatches}, true
 		}
 	}
-	return vipdCounters{}, false
+	return interopVipdCounters{}, false
 }
 
 // checkVipdHeard checks that v accepted adverts, dropped none (whatever the
 // reason), saw only the checksum form want, and found no address mismatch.
-func checkVipdHeard(t *testing.T, v *vipd, want string) {
+func interopCheckVipd(t *testing.T, v *vipd, want string) {
 	t.Helper()
-	c, ok := v.counters()
+	c, ok := v.interopCounters()
 	if !ok {
 		t.Errorf("vipd on %s: no status", v.node.Name)
 		return
@@ -132,10 +132,10 @@ func checkVipdHeard(t *testing.T, v *vipd, want string) {
 }
 
 // waitVipdReceived waits until v has accepted at least n adverts.
-func waitVipdReceived(t *testing.T, v *vipd, n uint64, timeout time.Duration) {
+func interopWaitReceived(t *testing.T, v *vipd, n uint64, timeout time.Duration) {
 	t.Helper()
 	waitFor(t, timeout, fmt.Sprintf("vipd on %s to accept %d adverts", v.node.Name, n), func() (bool, string) {
-		c, _ := v.counters()
+		c, _ := v.interopCounters()
 		return c.Received >= n, fmt.Sprintf("%d accepted, drops %v", c.Received, c.Drops)
 	})
 }
@@ -193,18 +193,18 @@ func (m interopMode) skew(prio int) time.Duration {
 // masterDown is Master_Down_Interval for prio.
 func (m interopMode) masterDown(prio int) time.Duration { return 3*m.interval + m.skew(prio) }
 
-func startVipd(l *lab, h int, c daemonConfig) *vipd {
+func interopVipd(l *lab, h int, c daemonConfig) *vipd {
 	l.t.Helper()
 	return vipdDaemon{}.Start(l, h, c).(*vipd)
 }
 
-func startKeepalivedFor(l *lab, h int, c daemonConfig) *keepalived {
+func interopKeepalived(l *lab, h int, c daemonConfig) *keepalived {
 	l.t.Helper()
 	return keepalivedDaemon{}.Start(l, h, c).(*keepalived)
 }
 
 // crash kills v at once: no priority 0 advert, no cleanup.
-func (v *vipd) crash() {
+func (v *vipd) interopCrash() {
 	v.lab.t.Helper()
 	if err := v.lab.Kill(v.pid, syscall.SIGKILL); err != nil {
 		v.lab.t.Fatalf("%v", err)
@@ -214,10 +214,10 @@ func (v *vipd) crash() {
 	}
 }
 
-// crashHost kills k like a dying host would: every process at once, and
+// interopCrashHost kills k like a dying host would: every process at once, and
 // its pid files gone with the host's /run, so that keepalived starts
 // again after the reboot.
-func (k *keepalived) crashHost() {
+func (k *keepalived) interopCrashHost() {
 	k.lab.t.Helper()
 	pids := k.Pids()
 	k.Crash()
@@ -237,13 +237,13 @@ func (k *keepalived) crashHost() {
 
 // hostCrash is a host dying: its cable goes dead and its daemon is killed.
 // hostReboot brings it back without the addresses the dead daemon left.
-func hostCrash(l *lab, h int, kill func()) {
+func interopHostCrash(l *lab, h int, kill func()) {
 	l.t.Helper()
 	l.CutLink(h)
 	kill()
 }
 
-func hostReboot(l *lab, h int, vip netip.Addr) {
+func interopHostReboot(l *lab, h int, vip netip.Addr) {
 	l.t.Helper()
 	_, _ = l.host(h).Exec("ip", "addr", "del", netip.PrefixFrom(vip, vip.BitLen()).String(), "dev", hostIf)
 	l.RestoreLink(h)
@@ -251,7 +251,7 @@ func hostReboot(l *lab, h int, vip netip.Addr) {
 
 // handover probes vip from the client while fault runs, until the client is
 // answered by to alone, and returns what the client saw.
-func handover(t *testing.T, l *lab, vip netip.Addr, from, to string, timeout time.Duration, fault func()) probeReport {
+func interopHandover(t *testing.T, l *lab, vip netip.Addr, from, to string, timeout time.Duration, fault func()) probeReport {
 	t.Helper()
 	pr := l.startProber(vip)
 	if from != "" {
@@ -269,7 +269,7 @@ func handover(t *testing.T, l *lab, vip netip.Addr, from, to string, timeout tim
 }
 
 // checkOutage checks a client-observed outage against [lo, hi].
-func checkOutage(t *testing.T, what string, r probeReport, lo, hi time.Duration) {
+func interopCheckOutage(t *testing.T, what string, r probeReport, lo, hi time.Duration) {
 	t.Helper()
 	t.Logf("%s: outage %v (allowed %v..%v); %v", what, r.Outage().Round(time.Millisecond), lo, hi, r)
 	if r.Outage() < lo || r.Outage() > hi {
@@ -280,14 +280,14 @@ func checkOutage(t *testing.T, what string, r probeReport, lo, hi time.Duration)
 	}
 }
 
-// slack is what a takeover may add to the RFC timers here: scheduling,
+// interopSlack is what a takeover may add to the RFC timers here: scheduling,
 // the advert's trip, the VIP added, one gratuitous ARP or NA, and the
 // prober's 10 ms resolution.
-const slack = 400 * time.Millisecond
+const interopSlack = 400 * time.Millisecond
 
 var (
-	priorityZeroRE = regexp.MustCompile(`Backup received priority 0 advertisement`)
-	higherPrioRE   = regexp.MustCompile(`Master received advert from \S+ with higher priority`)
+	interopPriorityZeroRE = regexp.MustCompile(`Backup received priority 0 advertisement`)
+	interopHigherPrioRE   = regexp.MustCompile(`Master received advert from \S+ with higher priority`)
 )
 
 // TestInteropFailover runs vipd on h0 and keepalived on h1 in every mode
@@ -315,12 +315,12 @@ func interopFailover(t *testing.T, m interopMode) {
 	sn := l.sniff()
 	vip := m.vip(l)
 	var kas []*keepalived // every keepalived run, for the log check
-	defer func() { checkKeepalivedQuiet(t, kas...) }()
+	defer func() { interopCheckKeepalived(t, kas...) }()
 
 	// vipd Master, keepalived Backup.
-	v := startVipd(l, 0, m.config(l, 0, 150))
+	v := interopVipd(l, 0, m.config(l, 0, 150))
 	waitDaemonState(l, 0, v, "MASTER", m.masterDown(150)+5*time.Second)
-	k := startKeepalivedFor(l, 1, m.config(l, 1, 100))
+	k := interopKeepalived(l, 1, m.config(l, 1, 100))
 	kas = append(kas, k)
 	k.waitState("BACKUP", 5*time.Second)
 	waitFor(t, 2*time.Second, "VIP on h0 only", func() (bool, string) {
@@ -346,75 +346,75 @@ func interopFailover(t *testing.T, m interopMode) {
 	}
 
 	// vipd's host crashes: keepalived takes over after its Master_Down_Interval.
-	r := handover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, func() { hostCrash(l, 0, v.crash) })
+	r := interopHandover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, func() { interopHostCrash(l, 0, v.interopCrash) })
 	k.waitState("MASTER", time.Second)
-	checkOutage(t, "vipd master crash, keepalived takes over", r, m.masterDown(100)-m.interval-50*time.Millisecond, m.masterDown(100)+slack)
-	hostReboot(l, 0, vip)
+	interopCheckOutage(t, "vipd master crash, keepalived takes over", r, m.masterDown(100)-m.interval-50*time.Millisecond, m.masterDown(100)+interopSlack)
+	interopHostReboot(l, 0, vip)
 
 	// vipd comes back with the higher priority and preempts keepalived.
-	r = handover(t, l, vip, "h1", "h0", m.masterDown(150)+5*time.Second, func() {
-		v = startVipd(l, 0, m.config(l, 0, 150))
+	r = interopHandover(t, l, vip, "h1", "h0", m.masterDown(150)+5*time.Second, func() {
+		v = interopVipd(l, 0, m.config(l, 0, 150))
 	})
 	waitDaemonState(l, 0, v, "MASTER", time.Second)
 	k.waitState("BACKUP", 2*time.Second)
-	if !k.logged(higherPrioRE) {
+	if !k.interopLogged(interopHigherPrioRE) {
 		t.Errorf("keepalived did not log vipd's higher priority advert")
 	}
 	t.Logf("vipd preempts keepalived: longest gap %v; %v", r.Outage().Round(time.Millisecond), r)
-	if r.Outage() > m.interval+slack {
+	if r.Outage() > m.interval+interopSlack {
 		t.Errorf("vipd preempting keepalived cost the client %v, want at most an interval", r.Outage())
 	}
-	checkVipdHeard(t, v, m.form()) // keepalived's adverts, while vipd listened before preempting
+	interopCheckVipd(t, v, m.form()) // keepalived's adverts, while vipd listened before preempting
 
 	// vipd stops: priority 0, keepalived takes over after Skew_Time.
-	r = handover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, v.Stop)
+	r = interopHandover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, v.Stop)
 	k.waitState("MASTER", time.Second)
-	if !k.logged(priorityZeroRE) {
+	if !k.interopLogged(interopPriorityZeroRE) {
 		t.Errorf("keepalived did not log vipd's priority 0 advert")
 	}
-	checkOutage(t, "vipd graceful stop, keepalived takes over", r, 0, min(m.skew(100)+slack, m.masterDown(100)-m.interval))
+	interopCheckOutage(t, "vipd graceful stop, keepalived takes over", r, 0, min(m.skew(100)+interopSlack, m.masterDown(100)-m.interval))
 
 	// keepalived Master, vipd Backup.
-	v = startVipd(l, 0, m.config(l, 0, 50))
+	v = interopVipd(l, 0, m.config(l, 0, 50))
 	waitDaemonState(l, 0, v, "BACKUP", 2*time.Second)
-	waitVipdReceived(t, v, uint64(3*m.masterDown(50)/m.interval), 3*m.masterDown(50)+2*time.Second)
-	if c, _ := v.counters(); c.State != "BACKUP" {
+	interopWaitReceived(t, v, uint64(3*m.masterDown(50)/m.interval), 3*m.masterDown(50)+2*time.Second)
+	if c, _ := v.interopCounters(); c.State != "BACKUP" {
 		t.Fatalf("vipd is %s (%s) under a keepalived Master of higher priority, want BACKUP", c.State, c.Reason)
 	}
-	checkVipdHeard(t, v, m.form())
+	interopCheckVipd(t, v, m.form())
 
 	// keepalived's host crashes: vipd takes over after its Master_Down_Interval.
-	r = handover(t, l, vip, "h1", "h0", m.masterDown(50)+5*time.Second, func() { hostCrash(l, 1, k.crashHost) })
+	r = interopHandover(t, l, vip, "h1", "h0", m.masterDown(50)+5*time.Second, func() { interopHostCrash(l, 1, k.interopCrashHost) })
 	waitDaemonState(l, 0, v, "MASTER", time.Second)
-	if c, _ := v.counters(); c.Reason != "master-down-timer" {
+	if c, _ := v.interopCounters(); c.Reason != "master-down-timer" {
 		t.Errorf("vipd took over with reason %q, want master-down-timer", c.Reason)
 	}
-	checkOutage(t, "keepalived master crash, vipd takes over", r, m.masterDown(50)-m.interval-50*time.Millisecond, m.masterDown(50)+slack)
-	hostReboot(l, 1, vip)
+	interopCheckOutage(t, "keepalived master crash, vipd takes over", r, m.masterDown(50)-m.interval-50*time.Millisecond, m.masterDown(50)+interopSlack)
+	interopHostReboot(l, 1, vip)
 
 	// keepalived comes back with the higher priority and preempts vipd.
-	r = handover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, func() {
-		k = startKeepalivedFor(l, 1, m.config(l, 1, 100))
+	r = interopHandover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, func() {
+		k = interopKeepalived(l, 1, m.config(l, 1, 100))
 		kas = append(kas, k)
 	})
 	k.waitState("MASTER", time.Second)
 	waitDaemonState(l, 0, v, "BACKUP", 2*time.Second)
-	if c, _ := v.counters(); c.Reason != "higher-priority-advert" {
+	if c, _ := v.interopCounters(); c.Reason != "higher-priority-advert" {
 		t.Errorf("vipd stepped down with reason %q, want higher-priority-advert", c.Reason)
 	}
 	t.Logf("keepalived preempts vipd: longest gap %v; %v", r.Outage().Round(time.Millisecond), r)
-	if r.Outage() > m.interval+slack {
+	if r.Outage() > m.interval+interopSlack {
 		t.Errorf("keepalived preempting vipd cost the client %v, want at most an interval", r.Outage())
 	}
 
 	// keepalived stops: priority 0, vipd takes over after Skew_Time.
-	r = handover(t, l, vip, "h1", "h0", m.masterDown(50)+5*time.Second, k.Stop)
+	r = interopHandover(t, l, vip, "h1", "h0", m.masterDown(50)+5*time.Second, k.Stop)
 	waitDaemonState(l, 0, v, "MASTER", time.Second)
-	if c, _ := v.counters(); c.Reason != "priority-zero-advert" {
+	if c, _ := v.interopCounters(); c.Reason != "priority-zero-advert" {
 		t.Errorf("vipd took over with reason %q, want priority-zero-advert", c.Reason)
 	}
-	checkOutage(t, "keepalived graceful stop, vipd takes over", r, 0, min(m.skew(50)+slack, m.masterDown(50)-m.interval))
-	checkVipdHeard(t, v, m.form())
+	interopCheckOutage(t, "keepalived graceful stop, vipd takes over", r, 0, min(m.skew(50)+interopSlack, m.masterDown(50)-m.interval))
+	interopCheckVipd(t, v, m.form())
 	v.Stop()
 }
 
@@ -429,15 +429,15 @@ func interopFailover(t *testing.T, m interopMode) {
 func TestInteropChecksumMessageOnly(t *testing.T) {
 	m := interopMode{version: 3, interval: 200 * time.Millisecond}
 	l := newLab(t, 3)
-	k := startKeepalivedFor(l, 0, m.config(l, 0, 150))
+	k := interopKeepalived(l, 0, m.config(l, 0, 150))
 	k.waitState("MASTER", m.masterDown(150)+5*time.Second)
 	c1 := m.config(l, 1, 100)
 	c1.VipdArgs = []string{"--checksum", "message-only"}
-	v1 := startVipd(l, 1, c1)
-	v2 := startVipd(l, 2, m.config(l, 2, 50))
+	v1 := interopVipd(l, 1, c1)
+	v2 := interopVipd(l, 2, m.config(l, 2, 50))
 	for _, v := range []*vipd{v1, v2} {
-		waitVipdReceived(t, v, 10, 5*time.Second)
-		checkVipdHeard(t, v, "pseudo-header")
+		interopWaitReceived(t, v, 10, 5*time.Second)
+		interopCheckVipd(t, v, "pseudo-header")
 		if s := v.State(); s != "BACKUP" {
 			t.Fatalf("vipd on %s is %s, want BACKUP", v.node.Name, s)
 		}
@@ -445,14 +445,14 @@ func TestInteropChecksumMessageOnly(t *testing.T) {
 
 	// keepalived leaves; the message-only vipd takes over and h2 hears it.
 	k.Stop()
-	checkKeepalivedQuiet(t, k)
+	interopCheckKeepalived(t, k)
 	waitDaemonState(l, 1, v1, "MASTER", m.masterDown(100)+2*time.Second)
-	before, _ := v2.counters()
+	before, _ := v2.interopCounters()
 	waitFor(t, 5*time.Second, "vipd on h2 to verify 10 message-only adverts", func() (bool, string) {
-		c, _ := v2.counters()
+		c, _ := v2.interopCounters()
 		return c.Forms["message-only"] >= 10, fmt.Sprintf("forms %v drops %v", c.Forms, c.Drops)
 	})
-	after, _ := v2.counters()
+	after, _ := v2.interopCounters()
 	for reason, n := range after.Drops {
 		if n != 0 {
 			t.Errorf("vipd on h2 dropped %d adverts as %q", n, reason)
@@ -469,11 +469,11 @@ func TestInteropChecksumMessageOnly(t *testing.T) {
 	// keepalived rejects the RFC 9568 form: the log line this test (and
 	// checkKeepalivedQuiet everywhere else) looks for.
 	kc := m.config(l, 0, 20)
-	k2 := startKeepalivedFor(l, 0, kc)
+	k2 := interopKeepalived(l, 0, kc)
 	waitFor(t, 5*time.Second, `keepalived to log "Invalid VRRPv3 checksum"`, func() (bool, string) {
-		return k2.logged(regexp.MustCompile(`\(VI_81\) Invalid VRRPv3 checksum`)), k2.State()
+		return k2.interopLogged(regexp.MustCompile(`\(VI_81\) Invalid VRRPv3 checksum`)), k2.State()
 	})
-	if got := k2.complaints(); len(got) == 0 {
+	if got := k2.interopComplaints(); len(got) == 0 {
 		t.Errorf("keepalivedComplaintRE missed keepalived's checksum complaint")
 	}
 	k2.Stop()
@@ -494,7 +494,7 @@ func TestInteropRollingMigration(t *testing.T) {
 	vip := m.vip(l)
 	ks := make([]*keepalived, 3)
 	for h, p := range prios {
-		ks[h] = startKeepalivedFor(l, h, m.config(l, h, p))
+		ks[h] = interopKeepalived(l, h, m.config(l, h, p))
 	}
 	ks[0].waitState("MASTER", m.masterDown(150)+5*time.Second)
 	ks[1].waitState("BACKUP", time.Second)
@@ -518,12 +518,12 @@ func TestInteropRollingMigration(t *testing.T) {
 	for _, h := range []int{2, 1} {
 		name := l.host(h).Name
 		mark := time.Now()
-		r := handover(t, l, vip, "h0", "h0", 10*time.Second, func() {
+		r := interopHandover(t, l, vip, "h0", "h0", 10*time.Second, func() {
 			ks[h].Stop()
-			vs[h] = startVipd(l, h, m.config(l, h, prios[h]))
+			vs[h] = interopVipd(l, h, m.config(l, h, prios[h]))
 			waitDaemonState(l, h, vs[h], "BACKUP", 2*time.Second)
 			// Past its start-up Master_Down_Interval, listening to keepalived.
-			waitVipdReceived(t, vs[h], uint64(m.masterDown(prios[h])/m.interval)+1, m.masterDown(prios[h])+3*time.Second)
+			interopWaitReceived(t, vs[h], uint64(m.masterDown(prios[h])/m.interval)+1, m.masterDown(prios[h])+3*time.Second)
 		})
 		step(fmt.Sprintf("keepalived on %s replaced by vipd (Backup)", name), r, backupStepLimit)
 		if got := r.Hosts(); !slices.Equal(got, []string{"h0"}) {
@@ -537,15 +537,15 @@ func TestInteropRollingMigration(t *testing.T) {
 		if s := ks[0].State(); s != "MASTER" {
 			t.Fatalf("migration: keepalived on h0 is %s, want MASTER", s)
 		}
-		checkVipdHeard(t, vs[h], "pseudo-header")
+		interopCheckVipd(t, vs[h], "pseudo-header")
 	}
 
 	// The Master: keepalived resigns (priority 0), vipd on h1 (120) takes
 	// over after its Skew_Time, before h2's (100).
-	r := handover(t, l, vip, "h0", "h1", m.masterDown(120)+5*time.Second, ks[0].Stop)
+	r := interopHandover(t, l, vip, "h0", "h1", m.masterDown(120)+5*time.Second, ks[0].Stop)
 	waitDaemonState(l, 1, vs[1], "MASTER", time.Second)
-	step("keepalived Master on h0 stopped, vipd on h1 takes over", r, m.skew(120)+slack)
-	if c, _ := vs[1].counters(); c.Reason != "priority-zero-advert" {
+	step("keepalived Master on h0 stopped, vipd on h1 takes over", r, m.skew(120)+interopSlack)
+	if c, _ := vs[1].interopCounters(); c.Reason != "priority-zero-advert" {
 		t.Errorf("migration: vipd on h1 took over with reason %q, want priority-zero-advert", c.Reason)
 	}
 	if s := vs[2].State(); s != "BACKUP" {
@@ -553,16 +553,16 @@ func TestInteropRollingMigration(t *testing.T) {
 	}
 
 	// vipd on h0 (150) preempts after its start-up Master_Down_Interval.
-	r = handover(t, l, vip, "h1", "h0", m.masterDown(150)+5*time.Second, func() {
-		vs[0] = startVipd(l, 0, m.config(l, 0, 150))
+	r = interopHandover(t, l, vip, "h1", "h0", m.masterDown(150)+5*time.Second, func() {
+		vs[0] = interopVipd(l, 0, m.config(l, 0, 150))
 	})
 	waitDaemonState(l, 0, vs[0], "MASTER", time.Second)
 	waitDaemonState(l, 1, vs[1], "BACKUP", time.Second)
 	step("vipd on h0 joins and preempts", r, m.interval)
 	for h := range vs {
-		checkVipdHeard(t, vs[h], "pseudo-header")
+		interopCheckVipd(t, vs[h], "pseudo-header")
 	}
-	checkKeepalivedQuiet(t, ks...)
+	interopCheckKeepalived(t, ks...)
 	t.Logf("migration: done; longest client gap over all steps %v (Master_Down_Interval %v, Skew_Time(120) %v)",
 		longest.Round(time.Millisecond), m.masterDown(120), m.skew(120))
 	if longest > m.masterDown(120) {

@@ -244,8 +244,15 @@ func (k *keepalived) Stop() {
 // advert, the VIP stays configured on the interface.
 func (k *keepalived) Crash() {
 	k.lab.t.Helper()
-	for _, pid := range k.Pids() {
-		if err := k.lab.Kill(pid, syscall.SIGKILL); err != nil {
+	// The parent is stopped first, so that it neither respawns a child
+	// nor dies before its children are killed (an orphan is no longer
+	// recognisably ours), and killed last.
+	pids := k.Pids()
+	if err := k.lab.Kill(k.pid, syscall.SIGSTOP); err != nil {
+		k.lab.t.Fatalf("%v", err)
+	}
+	for i := len(pids) - 1; i >= 0; i-- {
+		if err := k.lab.Kill(pids[i], syscall.SIGKILL); err != nil {
 			k.lab.t.Fatalf("%v", err)
 		}
 	}

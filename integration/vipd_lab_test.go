@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -136,7 +137,7 @@ func (v *vipd) logText() string {
 // kill9 kills vipd with SIGKILL and waits for it to be gone.
 func (v *vipd) kill9(t testing.TB) {
 	t.Helper()
-	if err := v.lab.Kill(v.pid, 9); err != nil {
+	if err := v.lab.Kill(v.pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("%v", err)
 	}
 	if !v.lab.WaitExit(v.pid, 5*time.Second) {
@@ -319,3 +320,5 @@ func httpGetIn(ns, rawURL string) (int, string, error) {
 	}
 	return resp.StatusCode, b.String(), nil
 }
+
+func writeFile(path, body string) error { return os.WriteFile(path, []byte(body), 0o644) }
