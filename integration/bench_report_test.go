@@ -66,7 +66,7 @@ func machine() string {
 	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
 	ka, _ := exec.Command("keepalived", "--version").CombinedOutput()
 	kav, _, _ := strings.Cut(string(ka), "\n")
-	return fmt.Sprintf("%s, %d CPUs, Linux %s, %s, %s", model, runtime.NumCPU(),
+	return fmt.Sprintf("%s, nproc %d, Linux %s, %s, %s", model, runtime.NumCPU(),
 		strings.TrimSpace(string(kernel)), runtime.Version(), strings.TrimSpace(kav))
 }
 

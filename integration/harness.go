@@ -64,9 +64,11 @@ var (
 	labNameRE = regexp.MustCompile(`^vt([0-9]+)-([0-9]+)-`)
 	labSeq    atomic.Int64
 
-	liveMu   sync.Mutex
-	liveLabs = map[*lab]struct{}{}
-	sigOnce  sync.Once
+	// interruptMu guards the teardowns run when the test binary is interrupted.
+	interruptMu   sync.Mutex
+	interruptFns  = map[uint64]func(){}
+	interruptNext uint64
+	sigOnce       sync.Once
 )
 
 // labConfig holds newLab's options.
@@ -82,12 +84,13 @@ func withoutIPv6() labOption { return func(c *labConfig) { c.ipv6 = false } }
 
 // lab is one isolated layer-2 segment with N hosts and a client.
 type lab struct {
-	t      testing.TB
-	prefix string
-	dir    string
-	sw     string // switch namespace
-	hosts  []*node
-	cl     *node
+	t           testing.TB
+	uninterrupt func() // drops the lab from the interrupt handler
+	prefix      string
+	dir         string
+	sw          string // switch namespace
+	hosts       []*node
+	cl          *node
 
 	// VIP4 and VIP6 are free addresses on the segment for the VIP under test.
 	VIP4, VIP6 netip.Addr
@@ -142,7 +145,6 @@ func newLab(t testing.TB, hosts int, opts ...labOption) *lab {
 		t.Fatalf("harness: %d hosts, want 1..90", hosts)
 	}
 	reapStaleLabs(t)
-	installSignalCleanup()
 
 	l := &lab{
 		t:      t,
@@ -155,9 +157,7 @@ func newLab(t testing.TB, hosts int, opts ...labOption) *lab {
 		VIP6:   netip.MustParseAddr("fd00:198:18::200"),
 	}
 	l.sw = l.prefix + "sw"
-	liveMu.Lock()
-	liveLabs[l] = struct{}{}
-	liveMu.Unlock()
+	l.uninterrupt = onInterrupt(l.teardownQuiet)
 	t.Cleanup(l.teardown)
 
 	for i := 0; i < hosts; i++ {
@@ -658,9 +658,7 @@ func (l *lab) teardown() {
 		procs = append(procs, p)
 	}
 	l.mu.Unlock()
-	liveMu.Lock()
-	delete(liveLabs, l)
-	liveMu.Unlock()
+	l.uninterrupt()
 
 	if l.t.Failed() {
 		sort.Slice(procs, func(i, j int) bool { return procs[i].pid < procs[j].pid })
@@ -703,27 +701,45 @@ func killNetnsPids(ns string) {
 	}
 }
 
-// installSignalCleanup tears down every live lab on SIGINT/SIGTERM/SIGHUP, then
-// exits; t.Cleanup does not run when the test binary is interrupted.
-func installSignalCleanup() {
+// onInterrupt registers fn to run if the test binary is interrupted
+// (SIGINT/SIGTERM/SIGHUP), when t.Cleanup does not run; the returned func
+// unregisters it. One handler serves labs and kubelet envs alike: the newest
+// registration runs first (a kubelet env inside a lab goes before the lab),
+// and only after all of them does the binary exit.
+func onInterrupt(fn func()) (unregister func()) {
 	sigOnce.Do(func() {
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		go func() {
 			s := <-c
-			liveMu.Lock()
-			labs := make([]*lab, 0, len(liveLabs))
-			for l := range liveLabs {
-				labs = append(labs, l)
+			interruptMu.Lock()
+			ids := make([]uint64, 0, len(interruptFns))
+			for id := range interruptFns {
+				ids = append(ids, id)
 			}
-			liveMu.Unlock()
-			for _, l := range labs {
-				l.teardownQuiet()
+			fns := make([]func(), 0, len(ids))
+			sort.Slice(ids, func(i, j int) bool { return ids[i] > ids[j] })
+			for _, id := range ids {
+				fns = append(fns, interruptFns[id])
 			}
-			fmt.Fprintf(os.Stderr, "harness: %v: tore down %d lab(s)\n", s, len(labs))
+			interruptMu.Unlock()
+			for _, fn := range fns {
+				fn()
+			}
+			fmt.Fprintf(os.Stderr, "harness: %v: tore down %d lab(s) and env(s)\n", s, len(fns))
 			os.Exit(2)
 		}()
 	})
+	interruptMu.Lock()
+	defer interruptMu.Unlock()
+	id := interruptNext
+	interruptNext++
+	interruptFns[id] = fn
+	return func() {
+		interruptMu.Lock()
+		delete(interruptFns, id)
+		interruptMu.Unlock()
+	}
 }
 
 // teardownQuiet is teardown without touching testing.T (not safe off the test goroutine's lifetime).

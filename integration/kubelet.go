@@ -33,7 +33,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -68,24 +67,21 @@ const (
 var (
 	kubeletEnvRE  = regexp.MustCompile(`^vkl([0-9]+)-([0-9]+)-`)
 	kubeletEnvSeq atomic.Int64
-
-	kubeletLiveMu sync.Mutex
-	kubeletLive   = map[*kubeletEnv]struct{}{}
-	kubeletSigOne sync.Once
 )
 
 // kubeletEnv is one containerd plus one standalone kubelet in one network namespace.
 type kubeletEnv struct {
-	t        testing.TB
-	Prefix   string
-	NS       string     // network namespace of containerd, the kubelet and the pods
-	Addr     netip.Addr // eth0's address when the env made NS, else invalid
-	NodeName string
-	Dir      string
-	ownNS    bool
-	sock     string
-	cgroup   string // kubelet cgroupRoot, "/<prefix>"
-	manifest string // static pod directory
+	t           testing.TB
+	uninterrupt func() // drops the env from the interrupt handler
+	Prefix      string
+	NS          string     // network namespace of containerd, the kubelet and the pods
+	Addr        netip.Addr // eth0's address when the env made NS, else invalid
+	NodeName    string
+	Dir         string
+	ownNS       bool
+	sock        string
+	cgroup      string // kubelet cgroupRoot, "/<prefix>"
+	manifest    string // static pod directory
 
 	mu    sync.Mutex
 	procs []*kubeletProc
@@ -122,7 +118,6 @@ func startKubeletEnv(t testing.TB, opts ...kubeletOption) *kubeletEnv {
 	}
 	kubelet := kubeletPrereqs(t)
 	reapStaleKubeletEnvs(t)
-	installKubeletSignalCleanup()
 
 	e := &kubeletEnv{
 		t:        t,
@@ -137,9 +132,7 @@ func startKubeletEnv(t testing.TB, opts ...kubeletOption) *kubeletEnv {
 	e.sock = filepath.Join(e.Dir, "containerd.sock")
 	e.cgroup = "/" + strings.TrimSuffix(e.Prefix, "-")
 	e.manifest = filepath.Join(e.Dir, "manifests")
-	kubeletLiveMu.Lock()
-	kubeletLive[e] = struct{}{}
-	kubeletLiveMu.Unlock()
+	e.uninterrupt = onInterrupt(e.teardownQuiet)
 	t.Cleanup(e.teardown)
 
 	if cfg.netns != "" {
@@ -861,9 +854,7 @@ func (e *kubeletEnv) teardown() {
 	e.torn = true
 	procs := append([]*kubeletProc(nil), e.procs...)
 	e.mu.Unlock()
-	kubeletLiveMu.Lock()
-	delete(kubeletLive, e)
-	kubeletLiveMu.Unlock()
+	e.uninterrupt()
 
 	if e.t.Failed() {
 		for _, p := range procs {
@@ -1136,30 +1127,6 @@ func reapStaleKubeletEnvs(t testing.TB) {
 			t.Logf("kubelet: reaped stale namespace %s", ns)
 		}
 	}
-}
-
-// installKubeletSignalCleanup tears down live envs on SIGINT/SIGTERM/SIGHUP;
-// t.Cleanup does not run when the test binary is interrupted. (The lab's
-// handler may exit first; what it leaves, the next run reaps.)
-func installKubeletSignalCleanup() {
-	kubeletSigOne.Do(func() {
-		c := make(chan os.Signal, 1)
-		signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-		go func() {
-			s := <-c
-			kubeletLiveMu.Lock()
-			envs := make([]*kubeletEnv, 0, len(kubeletLive))
-			for e := range kubeletLive {
-				envs = append(envs, e)
-			}
-			kubeletLiveMu.Unlock()
-			for _, e := range envs {
-				e.teardownQuiet()
-			}
-			fmt.Fprintf(os.Stderr, "kubelet: %v: tore down %d env(s)\n", s, len(envs))
-			os.Exit(2)
-		}()
-	})
 }
 
 // teardownQuiet is teardown without testing.T, for the signal handler.

@@ -72,22 +72,12 @@ func TestVipdElection(t *testing.T) {
 // TestVipdCrashFailover: the master's cable is pulled and its vipd killed
 // with -9; the next priority takes over within Master_Down_Interval.
 func TestVipdCrashFailover(t *testing.T) {
-	l := newLab(t, 3)
-	s := l.sniff()
-	prios := []int{200, 150, 100}
-	vs := make([]*vipd, len(prios))
-	for i, p := range prios {
-		vs[i] = startVipd(l, i, vipdSpec{Priority: p})
-	}
-	waitElected(t, l, vs, all(3), 0, 5*time.Second)
+	l, s, vs := threeElected(t)
 	mdi := vs[1].mustInst(t).MasterDownInterval
 	if want := masterDown(vipdInterval, 150); mdi != want {
 		t.Errorf("h1 reports Master_Down_Interval %v, want %v", mdi, want)
 	}
-	p := l.startProber(l.VIP4)
-	waitFor(t, 3*time.Second, "client answered by h0", func() (bool, string) {
-		return p.StableOn("h0", 300*time.Millisecond), fmt.Sprint(p.Report())
-	})
+	p := proberOn(t, l, "h0")
 
 	// A dead host: vipd is killed first (a cable pull alone is a link down,
 	// which vipd handles as FAULT), then its cable is pulled.
@@ -214,22 +204,12 @@ func TestVipdKill9Restart(t *testing.T) {
 // TestVipdSigtermHandoff: SIGTERM makes the master send priority 0, drop the
 // VIP and exit 0 at once; the best backup takes over after Skew_Time only.
 func TestVipdSigtermHandoff(t *testing.T) {
-	l := newLab(t, 3)
-	s := l.sniff()
-	prios := []int{200, 150, 100}
-	vs := make([]*vipd, len(prios))
-	for i, p := range prios {
-		vs[i] = startVipd(l, i, vipdSpec{Priority: p})
-	}
-	waitElected(t, l, vs, all(3), 0, 5*time.Second)
+	l, s, vs := threeElected(t)
 	sk := vs[1].mustInst(t).SkewTime
 	if want := skew(vipdInterval, 150); sk != want {
 		t.Errorf("h1 reports Skew_Time %v, want %v", sk, want)
 	}
-	p := l.startProber(l.VIP4)
-	waitFor(t, 3*time.Second, "client answered by h0", func() (bool, string) {
-		return p.StableOn("h0", 300*time.Millisecond), ""
-	})
+	p := proberOn(t, l, "h0")
 
 	sig := time.Now()
 	if err := l.Kill(vs[0].pid, syscall.SIGTERM); err != nil {
@@ -861,4 +841,28 @@ func TestVipdMetrics(t *testing.T) {
 			t.Errorf("h%d /metrics lacks vipd_vip_present", i)
 		}
 	}
+}
+
+// threeElected starts vipd on three hosts with priorities 200, 150 and 100 and
+// waits until h0 is elected.
+func threeElected(t *testing.T) (*lab, *advertSniffer, []*vipd) {
+	t.Helper()
+	l := newLab(t, 3)
+	s := l.sniff()
+	vs := make([]*vipd, 3)
+	for i, p := range []int{200, 150, 100} {
+		vs[i] = startVipd(l, i, vipdSpec{Priority: p})
+	}
+	waitElected(t, l, vs, all(3), 0, 5*time.Second)
+	return l, s, vs
+}
+
+// proberOn starts the client's prober and waits until host answers it steadily.
+func proberOn(t *testing.T, l *lab, host string) *prober {
+	t.Helper()
+	p := l.startProber(l.VIP4)
+	waitFor(t, 3*time.Second, "client answered by "+host, func() (bool, string) {
+		return p.StableOn(host, 300*time.Millisecond), fmt.Sprint(p.Report())
+	})
+	return p
 }
