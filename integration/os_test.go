@@ -24,8 +24,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -37,7 +35,6 @@ import (
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 
 	"github.com/vipd/vipd/arp"
 	"github.com/vipd/vipd/netlink"
@@ -106,26 +103,10 @@ func (l *osLab) veth(nsA, ifA, nsB, ifB string) {
 	l.ip(nsB, "link", "set", ifB, "up")
 }
 
-// osIn runs fn on a locked OS thread inside namespace ns. The thread is never
-// unlocked, so the runtime discards it rather than reuse it elsewhere.
+// osIn runs fn inside namespace ns (see inNetns) and fails the test on error.
 func osIn(t *testing.T, ns string, fn func() error) {
 	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open(filepath.Join("/run/netns", ns))
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
-		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	if err := <-errc; err != nil {
+	if err := inNetns(ns, fn); err != nil {
 		t.Fatalf("in %s: %v", ns, err)
 	}
 }
