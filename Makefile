@@ -5,7 +5,7 @@ LDFLAGS  := -s -w -X github.com/vipd/vipd/daemon.Version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test unit vet demo deps clean fuzz
+.PHONY: all build test unit vet demo demo-deps deps clean fuzz
 
 all: build
 
@@ -33,8 +33,18 @@ unit:
 test: deps build image pause-image kubelet unit test-integration
 
 ## demo: three hosts in namespaces, a failover, and `vipctl status`.
-demo: build
+demo: demo-deps build
 	bash hack/demo.sh
+
+DEMO_PKGS := iproute2 iputils-ping
+demo-deps:
+	@need=; for p in $(DEMO_PKGS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || need="$$need $$p"; \
+	done; \
+	if [ -n "$$need" ]; then \
+		echo "demo-deps: installing$$need"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	fi
 
 ## fuzz: five minutes on the wire decoder.
 fuzz:
