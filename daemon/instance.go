@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -163,6 +164,16 @@ func (in *instance) run(ctx context.Context) (err error) {
 		}
 		in.ann.Close()
 	}()
+	// Runs before the cleanup above, while the socket is open.
+	// A bug must not leave a VIP on the host: a panic here would end the process
+	// without running any defer. Turn it into an error after the hand-off.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("daemon: instance %s: internal error: %v", in.cfg.Name, r)
+			in.log.Error("internal error; handing off and stopping", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			in.release()
+		}
+	}()
 
 	pkts := make(chan vrrp.Packet, 64)
 	readErr := make(chan error, 1)
@@ -269,6 +280,20 @@ func (in *instance) run(ctx context.Context) (err error) {
 				in.step(time.Now(), election.Event{Kind: election.EventShutdown})
 				return fmt.Errorf("daemon: instance %s: %w", in.cfg.Name, err)
 			}
+		}
+	}
+}
+
+// release hands off as shutdown does, and removes the VIPs whatever state the
+// machine is in: the path of last resort.
+func (in *instance) release() {
+	defer func() { _ = recover() }()
+	if in.m.Status().State == election.Master {
+		in.send(0)
+	}
+	if !in.cfg.owner {
+		for _, v := range in.cfg.VIPs {
+			_ = in.addrs.DelVIP(in.cfg.ifi.Index, v)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"net/netip"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -388,5 +389,36 @@ func TestReannounceDoesNotRestartBurst(t *testing.T) {
 			t.Error("a left MASTER")
 		}
 		ra.stop(t)
+	})
+}
+
+// panickyChecks is a health tracker that reports a penalty and then makes the
+// loop panic when asked for its status: a stand-in for any bug in the loop.
+type panickyChecks struct{ *fakeChecks }
+
+func (panickyChecks) Status() []control.Check { panic("bug") }
+
+func TestPanicHandsOffAndRemovesVIP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := startWith(t, a, testInstance(51, 200), panickyChecks{newFakeChecks(0)})
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return a.has(vip) && rb.state(t) == "BACKUP" })
+
+		reply := make(chan control.Instance, 1)
+		ra.in.statusc <- reply // the snapshot panics inside the loop
+		err := <-ra.done
+		if err == nil || !strings.Contains(err.Error(), "internal error") {
+			t.Fatalf("run returned %v, want an internal error", err)
+		}
+		if a.has(vip) {
+			t.Error("a kept the VIP after a panic")
+		}
+		if last := a.sentPrios[len(a.sentPrios)-1]; last != 0 {
+			t.Errorf("a's last advert had priority %d, want 0", last)
+		}
+		waitFor(t, time.Second, "b takes over within Skew_Time", func() bool { return b.has(vip) })
+		rb.stop(t)
 	})
 }

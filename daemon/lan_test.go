@@ -84,6 +84,14 @@ func (h *fakeHost) Read(b []byte) (vrrp.Packet, error) {
 }
 
 func (h *fakeHost) WriteTo(payload []byte, dst netip.Addr) error {
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	select {
+	case <-closed:
+		return net.ErrClosed // as the real socket does
+	default:
+	}
 	if adv, err := parseAny(payload); err == nil {
 		h.mu.Lock()
 		h.sentPrios = append(h.sentPrios, adv.Priority)
