@@ -12,10 +12,10 @@ func FuzzConfigFile(f *testing.F) {
 	f.Add([]byte(twoInstances)) // every key, two instances
 	f.Add([]byte("instances:\n- interface: eth0\n  vrid: 5\n  vips: [198.18.0.1]\n"))
 	f.Add([]byte("instances: [{vrid: 300, vips: [\"::1\"], checks: [{exec: []}]}]")) // out of range, empty exec
-	f.Add([]byte("instances:\n- garp: {count: -1, interval: \"-1s\"}\n"))              // negative values
+	f.Add([]byte("instances:\n- garp: {count: -1, interval: \"-1s\"}\n"))            // negative values
 	f.Add([]byte("instances:\n- vips: [1.2.3.4/33]\n  peers: [fe80::1%eth0]\n"))     // prefixes, zones
-	f.Add([]byte("{instances: [null, 7, \"x\"]}"))                                     // wrong shapes
-	f.Add([]byte("&a [*a, *a]"))                                                       // YAML aliases
+	f.Add([]byte("{instances: [null, 7, \"x\"]}"))                                   // wrong shapes
+	f.Add([]byte("&a [*a, *a]"))                                                     // YAML aliases
 	f.Fuzz(func(t *testing.T, data []byte) {
 		fc, err := parseFile("fuzz.yaml", data)
 		if err != nil {
