@@ -13,6 +13,7 @@ package integration
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -865,4 +866,27 @@ func proberOn(t *testing.T, l *lab, host string) *prober {
 		return p.StableOn(host, 300*time.Millisecond), fmt.Sprint(p.Report())
 	})
 	return p
+}
+
+// TestVipdSIGHUPIgnored: a closed terminal (SIGHUP) must not kill the master
+// and leave its VIP behind; vipd logs that it ignored the signal and keeps the VIP.
+func TestVipdSIGHUPIgnored(t *testing.T) {
+	l := newLab(t, 2)
+	vs := []*vipd{startVipd(l, 0, vipdSpec{Priority: 200}), startVipd(l, 1, vipdSpec{Priority: 100})}
+	waitElected(t, l, vs, all(2), 0, 5*time.Second)
+	if err := l.Kill(vs[0].pid, syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "vipd to log the ignored SIGHUP", func() (bool, string) {
+		b, _ := os.ReadFile(l.LogPath(vs[0].pid))
+		return strings.Contains(string(b), "SIGHUP ignored"), ""
+	})
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
+		if l.Exited(vs[0].pid) {
+			t.Fatal("vipd exited on SIGHUP")
+		}
+		if in := vs[0].mustInst(t); in.State != "MASTER" || !l.host(0).HasAddr(l.VIP4) {
+			t.Fatalf("after SIGHUP: %s, VIP on h0 %v", in.State, l.host(0).HasAddr(l.VIP4))
+		}
+	}
 }

@@ -54,7 +54,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := daemon.Run(ctx, cfg, daemon.NewLogger(cfg, stderr)); err != nil {
+	logger := daemon.NewLogger(cfg, stderr)
+	// A closed terminal must not kill vipd with its VIP on the host, and there is no
+	// reload: a changed config takes a restart, which hands off gracefully.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			logger.Warn("SIGHUP ignored: vipd does not reload; restart it to apply a new configuration")
+		}
+	}()
+	if err := daemon.Run(ctx, cfg, logger); err != nil {
 		fmt.Fprintf(stderr, "vipd: %v\n", err)
 		if errors.Is(err, daemon.ErrConfig) {
 			return 2
