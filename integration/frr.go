@@ -389,12 +389,7 @@ func (f *frr) Pids() []int { return []int{f.zebraPid, f.vrrpdPid} }
 func (f *frr) Stop() {
 	f.lab.t.Helper()
 	for _, pid := range []int{f.vrrpdPid, f.zebraPid} {
-		if err := f.lab.Kill(pid, syscall.SIGTERM); err != nil {
-			f.lab.t.Fatalf("%v", err)
-		}
-		if !f.lab.WaitExit(pid, 10*time.Second) {
-			f.lab.t.Fatalf("frr on %s: pid %d did not exit on SIGTERM", f.node.Name, pid)
-		}
+		f.lab.Stop(pid, syscall.SIGTERM, 10*time.Second, "frr on "+f.node.Name)
 	}
 }
 
@@ -403,12 +398,7 @@ func (f *frr) Stop() {
 func (f *frr) Crash() {
 	f.lab.t.Helper()
 	for _, pid := range []int{f.vrrpdPid, f.zebraPid} {
-		if err := f.lab.Kill(pid, syscall.SIGKILL); err != nil {
-			f.lab.t.Fatalf("%v", err)
-		}
-		if !f.lab.WaitExit(pid, 5*time.Second) {
-			f.lab.t.Fatalf("frr on %s: pid %d survived SIGKILL", f.node.Name, pid)
-		}
+		f.lab.Stop(pid, syscall.SIGKILL, 5*time.Second, "frr on "+f.node.Name)
 	}
 }
 

@@ -376,6 +376,18 @@ func (l *lab) ExitCode(pid int) (code int, ok bool) {
 	return -1, true
 }
 
+// Stop sends sig to pid, one of ours, and fails the test unless it exits
+// within timeout. who names it in the failure.
+func (l *lab) Stop(pid int, sig syscall.Signal, timeout time.Duration, who string) {
+	l.t.Helper()
+	if err := l.Kill(pid, sig); err != nil {
+		l.t.Fatalf("%v", err)
+	}
+	if !l.WaitExit(pid, timeout) {
+		l.t.Fatalf("%s (pid %d) did not exit on %v within %v", who, pid, sig, timeout)
+	}
+}
+
 // WaitExit waits up to timeout for a started process to exit.
 func (l *lab) WaitExit(pid int, timeout time.Duration) bool {
 	l.mu.Lock()

@@ -201,12 +201,7 @@ func (v *vipd) State() string {
 
 func (v *vipd) Stop() {
 	v.lab.t.Helper()
-	if err := v.lab.Kill(v.pid, syscall.SIGTERM); err != nil {
-		v.lab.t.Fatalf("%v", err)
-	}
-	if !v.lab.WaitExit(v.pid, 10*time.Second) {
-		v.lab.t.Fatalf("vipd on %s (pid %d) did not exit on SIGTERM", v.node.Name, v.pid)
-	}
+	v.lab.Stop(v.pid, syscall.SIGTERM, 10*time.Second, "vipd on "+v.node.Name)
 }
 
 func (v *vipd) Pids() []int { return []int{v.pid} }

@@ -206,12 +206,7 @@ func interopKeepalived(l *lab, h int, c daemonConfig) *keepalived {
 // crash kills v at once: no priority 0 advert, no cleanup.
 func (v *vipd) interopCrash() {
 	v.lab.t.Helper()
-	if err := v.lab.Kill(v.pid, syscall.SIGKILL); err != nil {
-		v.lab.t.Fatalf("%v", err)
-	}
-	if !v.lab.WaitExit(v.pid, 5*time.Second) {
-		v.lab.t.Fatalf("vipd on %s (pid %d) survived SIGKILL", v.node.Name, v.pid)
-	}
+	v.lab.Stop(v.pid, syscall.SIGKILL, 5*time.Second, "vipd on "+v.node.Name)
 }
 
 // interopCrashHost kills k like a dying host would: every process at once, and

@@ -232,12 +232,7 @@ func (k *keepalived) Pids() []int {
 // advert and removes its VIPs) and waits for it to exit.
 func (k *keepalived) Stop() {
 	k.lab.t.Helper()
-	if err := k.lab.Kill(k.pid, syscall.SIGTERM); err != nil {
-		k.lab.t.Fatalf("%v", err)
-	}
-	if !k.lab.WaitExit(k.pid, 10*time.Second) {
-		k.lab.t.Fatalf("keepalived on %s (pid %d) did not exit on SIGTERM", k.node.Name, k.pid)
-	}
+	k.lab.Stop(k.pid, syscall.SIGTERM, 10*time.Second, "keepalived on "+k.node.Name)
 }
 
 // Crash SIGKILLs every keepalived process of this host: no priority 0

@@ -137,12 +137,7 @@ func (v *vipd) logText() string {
 // kill9 kills vipd with SIGKILL and waits for it to be gone.
 func (v *vipd) kill9(t testing.TB) {
 	t.Helper()
-	if err := v.lab.Kill(v.pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("%v", err)
-	}
-	if !v.lab.WaitExit(v.pid, 5*time.Second) {
-		t.Fatalf("vipd on %s (pid %d) survived SIGKILL", v.node.Name, v.pid)
-	}
+	v.lab.Stop(v.pid, syscall.SIGKILL, 5*time.Second, "vipd on "+v.node.Name)
 }
 
 // holders returns the names of the lab's nodes (hosts and client) whose eth0
