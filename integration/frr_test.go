@@ -286,7 +286,7 @@ func frrFailover(t *testing.T, m interopMode) {
 	frrCheckHolder(t, l, vip, f, "vipd")
 
 	// (c) vipd's host crashes: FRR takes over after its Master_Down_Interval.
-	r = interopHandover(t, l, vip, "h0", "h1", m.masterDown(50)+5*time.Second, func() { interopHostCrash(l, 0, v.interopCrash) })
+	r = interopHandover(t, l, vip, "h0", "h1", m.masterDown(50)+5*time.Second, func() { interopHostCrash(l, 0, func() { v.kill9(t) }) })
 	f.waitState("MASTER", time.Second)
 	interopCheckOutage(t, "vipd master crash, FRR takes over", r, m.masterDown(50)-m.interval-50*time.Millisecond, m.masterDown(50)+interopSlack)
 	frrWaitNeigh(t, l, vip, vmac, "FRR's virtual MAC")

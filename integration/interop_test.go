@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -203,12 +202,6 @@ func interopKeepalived(l *lab, h int, c daemonConfig) *keepalived {
 	return keepalivedDaemon{}.Start(l, h, c).(*keepalived)
 }
 
-// crash kills v at once: no priority 0 advert, no cleanup.
-func (v *vipd) interopCrash() {
-	v.lab.t.Helper()
-	v.lab.Stop(v.pid, syscall.SIGKILL, 5*time.Second, "vipd on "+v.node.Name)
-}
-
 // interopCrashHost kills k like a dying host would: every process at once, and
 // its pid files gone with the host's /run, so that keepalived starts
 // again after the reboot.
@@ -341,7 +334,7 @@ func interopFailover(t *testing.T, m interopMode) {
 	}
 
 	// vipd's host crashes: keepalived takes over after its Master_Down_Interval.
-	r := interopHandover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, func() { interopHostCrash(l, 0, v.interopCrash) })
+	r := interopHandover(t, l, vip, "h0", "h1", m.masterDown(100)+5*time.Second, func() { interopHostCrash(l, 0, func() { v.kill9(t) }) })
 	k.waitState("MASTER", time.Second)
 	interopCheckOutage(t, "vipd master crash, keepalived takes over", r, m.masterDown(100)-m.interval-50*time.Millisecond, m.masterDown(100)+interopSlack)
 	interopHostReboot(l, 0, vip)
