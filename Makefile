@@ -1,7 +1,7 @@
 # vipd: `make demo` shows a failover; `make test` runs everything, installing what it needs.
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS  := -s -w -X github.com/vipd/vipd/daemon.Version=$(VERSION)
+LDFLAGS  := -s -w -X github.com/vipd/vipd/control.Version=$(VERSION)
 GOFLAGS_BUILD := -trimpath -ldflags '$(LDFLAGS)'
 export CGO_ENABLED ?= 0
 

@@ -1,4 +1,4 @@
-// Package daemon runs vipd: it turns a validated Config into VRRP instances (RFC 9568,
+// Package daemon runs vipd: it turns a validated config.Config into VRRP instances (RFC 9568,
 // RFC 3768) that hold virtual IPs on real interfaces, and serves their status.
 //
 // Each instance is one goroutine that owns its state and drives an election.Machine

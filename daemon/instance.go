@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vipd/vipd/config"
 	"log/slog"
 	"maps"
 	"net"
@@ -53,9 +54,9 @@ type penaltySource interface {
 	Status() []control.Check
 }
 
-// resolved is an Instance bound to the OS: its interface and source address.
+// resolved is a config.Instance bound to the OS: its interface and source address.
 type resolved struct {
-	Instance
+	config.Instance
 	ifi    *net.Interface
 	source netip.Addr
 	owner  bool // priority 255: the VIPs are the interface's own addresses
@@ -105,10 +106,10 @@ func newInstance(cfg resolved, log *slog.Logger, conn packetConn, ann announcer,
 		return nil, fmt.Errorf("daemon: instance %s: %w", cfg.Name, err)
 	}
 	form := vrrp.ChecksumPseudoHeader
-	if cfg.Checksum == ChecksumMessageOnly && cfg.Family() == 4 {
+	if cfg.Checksum == config.ChecksumMessageOnly && cfg.Family() == 4 {
 		form = vrrp.ChecksumMessageOnly
 	}
-	vips := cfg.electionVIPs()
+	vips := cfg.ElectionVIPs()
 	in := &instance{
 		cfg: cfg, log: log, conn: conn, ann: ann, addrs: addrs, links: links, checks: checks,
 		m: m,

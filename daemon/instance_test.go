@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"github.com/vipd/vipd/config"
 	"net/netip"
 	"strings"
 	"testing"
@@ -21,11 +22,11 @@ type running struct {
 	done   chan error
 }
 
-func testInstance(vrid, prio int, opts ...func(*Instance)) Instance {
-	in := Instance{
+func testInstance(vrid, prio int, opts ...func(*config.Instance)) config.Instance {
+	in := config.Instance{
 		Name: "api", Interface: "eth0", VRID: vrid, Priority: prio, VIPs: []netip.Addr{vip},
-		AdvertInterval: time.Second, Version: 3, Preempt: true, Checksum: ChecksumPseudoHeader,
-		AnnounceCount: DefaultAnnounceCount, AnnounceInterval: DefaultAnnounceInterval,
+		AdvertInterval: time.Second, Version: 3, Preempt: true, Checksum: config.ChecksumPseudoHeader,
+		AnnounceCount: config.DefaultAnnounceCount, AnnounceInterval: config.DefaultAnnounceInterval,
 	}
 	for _, o := range opts {
 		o(&in)
@@ -33,12 +34,12 @@ func testInstance(vrid, prio int, opts ...func(*Instance)) Instance {
 	return in
 }
 
-func start(t *testing.T, h *fakeHost, cfg Instance) *running {
+func start(t *testing.T, h *fakeHost, cfg config.Instance) *running {
 	t.Helper()
 	return startWith(t, h, cfg, nil)
 }
 
-func startWith(t *testing.T, h *fakeHost, cfg Instance, checks penaltySource) *running {
+func startWith(t *testing.T, h *fakeHost, cfg config.Instance, checks penaltySource) *running {
 	t.Helper()
 	h.open()
 	r := resolved{Instance: cfg, ifi: h.ifi, source: h.addr, owner: cfg.Priority == 255}
@@ -109,8 +110,8 @@ func TestElectionHighestPriorityHoldsVIP(t *testing.T) {
 				t.Errorf("host %d: master %q, want 198.18.0.13", i+1, st.Master)
 			}
 		}
-		if n := len(hosts[2].announcements()); n != DefaultAnnounceCount {
-			t.Errorf("master sent %d announcement rounds, want %d", n, DefaultAnnounceCount)
+		if n := len(hosts[2].announcements()); n != config.DefaultAnnounceCount {
+			t.Errorf("master sent %d announcement rounds, want %d", n, config.DefaultAnnounceCount)
 		}
 		for _, r := range rs {
 			r.stop(t)
@@ -213,7 +214,7 @@ func TestExMasterCancelsPendingAnnouncements(t *testing.T) {
 				t.Errorf("ex-master b announced %v at +%v after leaving MASTER", an.addr, an.at.Sub(left))
 			}
 		}
-		if n := len(b.announcements()); n >= DefaultAnnounceCount {
+		if n := len(b.announcements()); n >= config.DefaultAnnounceCount {
 			t.Errorf("b finished its burst (%d rounds) although it was preempted", n)
 		}
 		ra.stop(t)
@@ -311,8 +312,8 @@ func TestHealedPartitionReannounces(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				lan := newLAN()
 				a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
-				ra := start(t, a, testInstance(51, 200, func(in *Instance) { in.AdvertInterval = tc.aIv }))
-				rb := start(t, b, testInstance(51, 100, func(in *Instance) { in.AdvertInterval = tc.bIv }))
+				ra := start(t, a, testInstance(51, 200, func(in *config.Instance) { in.AdvertInterval = tc.aIv }))
+				rb := start(t, b, testInstance(51, 100, func(in *config.Instance) { in.AdvertInterval = tc.bIv }))
 				waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
 				plug := func(h *fakeHost, in bool) { h.mu.Lock(); h.connected = in; h.mu.Unlock() }
 				sent := func(h *fakeHost) int { h.mu.Lock(); defer h.mu.Unlock(); return len(h.sentPrios) }
@@ -341,8 +342,8 @@ func TestHealedPartitionReannounces(t *testing.T) {
 				}
 				time.Sleep(10 * time.Second)
 				synctest.Wait()
-				if got := len(a.announcements()) - before; got != DefaultAnnounceCount {
-					t.Errorf("a announced %d rounds after the heal, want one burst of %d", got, DefaultAnnounceCount)
+				if got := len(a.announcements()) - before; got != config.DefaultAnnounceCount {
+					t.Errorf("a announced %d rounds after the heal, want one burst of %d", got, config.DefaultAnnounceCount)
 				}
 				if st := ra.status(t); st.State != "MASTER" || !a.has(vip) || b.has(vip) {
 					t.Errorf("after the heal: a %s (VIP %v), b has VIP %v", st.State, a.has(vip), b.has(vip))
@@ -382,8 +383,8 @@ func TestReannounceDoesNotRestartBurst(t *testing.T) {
 		}
 		time.Sleep(10 * time.Second)
 		synctest.Wait()
-		if got := len(a.announcements()) - before; got != DefaultAnnounceCount {
-			t.Errorf("%d announcements in all, want one burst of %d", got, DefaultAnnounceCount)
+		if got := len(a.announcements()) - before; got != config.DefaultAnnounceCount {
+			t.Errorf("%d announcements in all, want one burst of %d", got, config.DefaultAnnounceCount)
 		}
 		if ra.state(t) != "MASTER" {
 			t.Error("a left MASTER")

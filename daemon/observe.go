@@ -14,7 +14,7 @@ import (
 
 // serveMetrics serves /metrics and /healthz on l until ctx ends.
 func serveMetrics(ctx context.Context, l net.Listener, src control.Source, alive func() bool) error {
-	srv := &http.Server{Handler: metrics.Handler(src, alive, Version), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: metrics.Handler(src, alive, control.Version), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
 		_ = srv.Close()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vipd/vipd/config"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -18,9 +19,6 @@ import (
 	"github.com/vipd/vipd/vrrp"
 )
 
-// Version is vipd's version, set at build time with -ldflags "-X ...daemon.Version=...".
-var Version = "dev"
-
 // vipTable is everything Run needs from netlink, satisfied by *netlink.Handle.
 type vipTable interface {
 	addrTable
@@ -34,15 +32,15 @@ type system struct {
 	vips          vipTable
 	listen        func(vrrp.ConnConfig) (packetConn, error)
 	dialAnnouncer func(*net.Interface) (announcer, error)
-	newChecks     func(in *Instance) (penaltySource, error)
+	newChecks     func(in *config.Instance) (penaltySource, error)
 	listenControl func(path string) (net.Listener, error)
 	listenMetrics func(addr string) (net.Listener, error)
 	serveMetrics  func(ctx context.Context, l net.Listener, src control.Source, alive func() bool) error
 }
 
 // Run runs every configured instance until ctx ends, then hands each VIP off
-// (a priority-0 advert) and removes it. Errors caused by bad input wrap ErrConfig.
-func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+// (a priority-0 advert) and removes it. Errors caused by bad input wrap config.ErrConfig.
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	nl, err := netlink.Open()
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -82,7 +80,7 @@ func interfaceByName(name string) (*net.Interface, []netip.Prefix, error) {
 	return ifi, out, nil
 }
 
-func run(ctx context.Context, cfg *Config, log *slog.Logger, sys system) error {
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -94,7 +92,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, sys system) error {
 		}
 		rs[i] = r
 	}
-	log.Info("vipd starting", "version", Version, "instances", len(rs))
+	log.Info("vipd starting", "version", control.Version, "instances", len(rs))
 
 	// Whatever happens from here on, no VIP of ours is left behind.
 	defer sweep(rs, sys.vips, log)
@@ -105,7 +103,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, sys system) error {
 	ctl, err := sys.listenControl(cfg.ControlSocket)
 	if err != nil {
 		if errors.Is(err, control.ErrInUse) {
-			return fieldErr("--control-socket", "stop the other vipd, or give this one its own --control-socket", "%v", err)
+			return config.NewFieldError("--control-socket", "stop the other vipd, or give this one its own --control-socket", "%v", err)
 		}
 		return fmt.Errorf("daemon: %w", err)
 	}
@@ -113,7 +111,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, sys system) error {
 	var ml net.Listener
 	if cfg.MetricsAddress != "" && sys.listenMetrics != nil {
 		if ml, err = sys.listenMetrics(cfg.MetricsAddress); err != nil {
-			return fieldErr("--metrics-address", "give a free HOST:PORT such as 127.0.0.1:9440", "%v", err)
+			return config.NewFieldError("--metrics-address", "give a free HOST:PORT such as 127.0.0.1:9440", "%v", err)
 		}
 		defer ml.Close()
 	}
@@ -154,7 +152,7 @@ func run(ctx context.Context, cfg *Config, log *slog.Logger, sys system) error {
 		})
 	}
 	src := func(ctx context.Context) (control.Status, error) {
-		st := control.Status{Version: Version, Instances: []control.Instance{}}
+		st := control.Status{Version: control.Version, Instances: []control.Instance{}}
 		ctx, done := context.WithTimeout(ctx, 2*time.Second)
 		defer done()
 		for _, in := range instances {
@@ -230,11 +228,11 @@ func openInstance(ctx context.Context, r resolved, log *slog.Logger, sys system)
 }
 
 // resolve binds an instance to its interface and picks its source address.
-func resolve(in Instance, iface func(string) (*net.Interface, []netip.Prefix, error)) (resolved, error) {
+func resolve(in config.Instance, iface func(string) (*net.Interface, []netip.Prefix, error)) (resolved, error) {
 	r := resolved{Instance: in}
 	ifi, prefixes, err := iface(in.Interface)
 	if err != nil {
-		return r, fieldErr(in.name("interface"), "list the interfaces with `ip link`", "%q: %v", in.Interface, err)
+		return r, config.NewFieldError(in.Field("interface"), "list the interfaces with `ip link`", "%q: %v", in.Interface, err)
 	}
 	r.ifi = ifi
 	has := func(a netip.Addr) bool {
@@ -243,7 +241,7 @@ func resolve(in Instance, iface func(string) (*net.Interface, []netip.Prefix, er
 	if in.Priority == 255 {
 		for _, v := range in.VIPs {
 			if !has(v) {
-				return r, fieldErr(in.name("priority"), "use 1–254; 255 is only for the owner of the address (RFC 9568 §1.6)",
+				return r, config.NewFieldError(in.Field("priority"), "use 1–254; 255 is only for the owner of the address (RFC 9568 §1.6)",
 					"255 means %s owns %v, but it has no such address", in.Interface, v)
 			}
 		}
@@ -252,7 +250,7 @@ func resolve(in Instance, iface func(string) (*net.Interface, []netip.Prefix, er
 	fam := in.Family()
 	if in.Source.IsValid() {
 		if !has(in.Source) {
-			return r, fieldErr(in.name("source"), "give one of the interface's own addresses (`ip addr show "+in.Interface+"`)",
+			return r, config.NewFieldError(in.Field("source"), "give one of the interface's own addresses (`ip addr show "+in.Interface+"`)",
 				"%v is not an address of %s", in.Source, in.Interface)
 		}
 		r.source = in.Source
@@ -279,7 +277,7 @@ func resolve(in Instance, iface func(string) (*net.Interface, []netip.Prefix, er
 		if fam == 6 {
 			fix = "bring " + in.Interface + " up with IPv6 enabled so that it has a link-local (fe80::) address"
 		}
-		return r, fieldErr(in.name("interface"), fix, "no usable IPv%d source address on %s", fam, in.Interface)
+		return r, config.NewFieldError(in.Field("interface"), fix, "no usable IPv%d source address on %s", fam, in.Interface)
 	}
 	return r, nil
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/vipd/vipd/control"
-	"github.com/vipd/vipd/daemon"
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -22,7 +21,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("vipctl", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.SetInterspersed(true)
-	socket := fs.String("socket", daemon.DefaultControlSocket, "vipd's control socket")
+	socket := fs.String("socket", control.DefaultSocket, "vipd's control socket")
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
@@ -36,7 +35,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *version {
-		fmt.Fprintln(stdout, "vipctl", daemon.Version)
+		fmt.Fprintln(stdout, "vipctl", control.Version)
 		return 0
 	}
 	if fs.NArg() != 1 || fs.Arg(0) != "status" {

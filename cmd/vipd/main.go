@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vipd/vipd/config"
 	"io"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/vipd/vipd/control"
 	"github.com/vipd/vipd/daemon"
 )
 
@@ -25,7 +27,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := pflag.NewFlagSet("vipd", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	flags := daemon.NewFlags(fs)
+	flags := config.NewFlags(fs)
 	version := fs.Bool("version", false, "print the version and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vipd --interface IF --vip ADDR --vrid N --priority P [flags]\n"+
@@ -40,7 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if *version {
-		fmt.Fprintln(stdout, "vipd", daemon.Version)
+		fmt.Fprintln(stdout, "vipd", control.Version)
 		return 0
 	}
 	if fs.NArg() > 0 {
@@ -54,7 +56,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logger := daemon.NewLogger(cfg, stderr)
+	logger := config.NewLogger(cfg, stderr)
 	// A closed terminal must not kill vipd with its VIP on the host, and there is no
 	// reload: a changed config takes a restart, which hands off gracefully.
 	hup := make(chan os.Signal, 1)
@@ -66,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}()
 	if err := daemon.Run(ctx, cfg, logger); err != nil {
 		fmt.Fprintf(stderr, "vipd: %v\n", err)
-		if errors.Is(err, daemon.ErrConfig) {
+		if errors.Is(err, config.ErrConfig) {
 			return 2
 		}
 		return 1

@@ -3,11 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/vipd/vipd/config"
 	"io"
 
 	"github.com/spf13/pflag"
 
-	"github.com/vipd/vipd/daemon"
 	"github.com/vipd/vipd/health"
 	"github.com/vipd/vipd/manifests"
 )
@@ -23,7 +23,7 @@ func manifest(args []string, stdout, stderr io.Writer) int {
 	kind := args[0]
 	fs := pflag.NewFlagSet("vipd manifest "+kind, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	flags := daemon.NewFlags(fs)
+	flags := config.NewFlags(fs)
 	image := fs.String("image", "", "pod: the vipd image, such as localhost/vipd:dev")
 	binary := fs.String("binary", manifests.DefaultBinaryPath, "systemd: path of the vipd binary")
 	noTrack := fs.Bool("no-track-apiserver", false, "do not add --track-apiserver="+health.DefaultAPIServerURL)

@@ -1,4 +1,4 @@
-package daemon
+package config
 
 import (
 	"errors"
@@ -27,6 +27,12 @@ func (e *FieldError) Error() string {
 
 // Unwrap makes every FieldError an ErrConfig.
 func (e *FieldError) Unwrap() error { return ErrConfig }
+
+// NewFieldError returns a FieldError for field, with the problem formatted
+// from format and args, and fix telling the operator what to do.
+func NewFieldError(field, fix, format string, args ...any) error {
+	return fieldErr(field, fix, format, args...)
+}
 
 func fieldErr(field, fix, format string, args ...any) error {
 	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...), Fix: fix}

@@ -1,4 +1,4 @@
-package daemon
+package config
 
 import (
 	"encoding/json"
@@ -324,7 +324,7 @@ func (fi *fileInstance) instance(i int) Instance {
 func fileAddrs(in *Instance, key string, ss []string) []netip.Addr {
 	out := make([]netip.Addr, 0, len(ss))
 	for _, s := range ss {
-		a, err := parseAddr(in.name(key), s)
+		a, err := parseAddr(in.Field(key), s)
 		if err != nil && in.parseErr == nil {
 			in.parseErr = err
 		}

@@ -1,4 +1,4 @@
-package daemon
+package config
 
 import (
 	"errors"
@@ -104,51 +104,6 @@ func TestBadFlagsNameTheField(t *testing.T) {
 	}
 }
 
-func TestPriority255NeedsOwnedAddress(t *testing.T) {
-	cfg, err := configFromArgs(t, "--interface", "eth0", "--vip", "198.18.0.100", "--vrid", "5", "--priority", "255")
-	if err != nil {
-		t.Fatal(err) // statically fine: the interface decides
-	}
-	iface := fakeIface("198.18.0.11/24")
-	if _, err := resolve(cfg.Instances[0], iface); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "--priority") {
-		t.Errorf("255 for an address the interface lacks: %v", err)
-	}
-	iface = fakeIface("198.18.0.11/24", "198.18.0.100/24")
-	r, err := resolve(cfg.Instances[0], iface)
-	if err != nil || !r.owner {
-		t.Errorf("owner: %v, owner=%v", err, r.owner)
-	}
-}
-
-func TestResolvePicksSource(t *testing.T) {
-	cfg, _ := configFromArgs(t, base...)
-	in := cfg.Instances[0]
-	// A stale /32 VIP listed first must not become the source.
-	r, err := resolve(in, fakeIface("198.18.0.7/32", "198.18.0.100/32", "198.18.0.11/24", "fe80::1/64"))
-	if err != nil || r.source.String() != "198.18.0.11" {
-		t.Errorf("source %v, %v; want 198.18.0.11", r.source, err)
-	}
-	if _, err := resolve(in, fakeIface("fe80::1/64")); err == nil || !strings.Contains(err.Error(), "no usable IPv4 source") {
-		t.Errorf("no IPv4 address: %v", err)
-	}
-	in6 := in
-	in6.VIPs = []netipAddr{mustAddr("2001:db8::100")}
-	r, err = resolve(in6, fakeIface("198.18.0.11/24", "2001:db8::11/64", "fe80::11/64"))
-	if err != nil || r.source.String() != "fe80::11" {
-		t.Errorf("IPv6 source %v, %v; want the link-local address", r.source, err)
-	}
-	withSrc := in
-	withSrc.Source = mustAddr("198.18.0.99")
-	if _, err := resolve(withSrc, fakeIface("198.18.0.11/24")); err == nil || !strings.Contains(err.Error(), "--source") {
-		t.Errorf("--source not on the interface: %v", err)
-	}
-	if _, err := resolve(in, func(string) (*netInterface, []netipPrefix, error) {
-		return nil, nil, errors.New("no such network interface")
-	}); err == nil || !strings.Contains(err.Error(), "--interface") {
-		t.Errorf("unknown interface: %v", err)
-	}
-}
-
 func writeFile(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "vipd.yaml")
@@ -198,8 +153,8 @@ func TestConfigFile(t *testing.T) {
 	if ing.Version != 2 || ing.Preempt || len(ing.Peers) != 2 || ing.Priority != 100 || ing.AdvertInterval != time.Second {
 		t.Errorf("ingress: %+v", ing)
 	}
-	if api.Family() != 4 || len(api.electionVIPs()) != 1 {
-		t.Errorf("dual stack: family %d, election VIPs %v", api.Family(), api.electionVIPs())
+	if api.Family() != 4 || len(api.ElectionVIPs()) != 1 {
+		t.Errorf("dual stack: family %d, election VIPs %v", api.Family(), api.ElectionVIPs())
 	}
 }
 
@@ -277,7 +232,7 @@ func TestCheckDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	cs := cfg.Instances[0].Checks
-	api := cs[0].spec()
+	api := cs[0].Spec()
 	if api.Interval != 100*time.Millisecond || api.Timeout != 100*time.Millisecond || api.Weight != 50 || api.Name != "apiserver" {
 		t.Errorf("apiserver check: %+v", api)
 	}

@@ -1,4 +1,4 @@
-package daemon
+package config
 
 import (
 	"fmt"
@@ -8,11 +8,14 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vipd/vipd/control"
+	"github.com/vipd/vipd/health"
 )
 
 // Defaults an operator gets without saying anything.
 const (
-	DefaultControlSocket    = "/run/vipd/vipd.sock"
+	DefaultControlSocket    = control.DefaultSocket
 	DefaultAdvertInterval   = time.Second
 	DefaultVersion          = 3
 	DefaultAnnounceCount    = 5
@@ -89,8 +92,8 @@ func (in *Instance) Family() int {
 	return 4
 }
 
-// electionVIPs are the VIPs listed in adverts; the others follow the election.
-func (in *Instance) electionVIPs() []netip.Addr {
+// ElectionVIPs are the VIPs listed in adverts; the others follow the election.
+func (in *Instance) ElectionVIPs() []netip.Addr {
 	var out []netip.Addr
 	for _, v := range in.VIPs {
 		if (v.Is6()) == (in.Family() == 6) {
@@ -100,7 +103,9 @@ func (in *Instance) electionVIPs() []netip.Addr {
 	return out
 }
 
-func (in *Instance) name(key string) string {
+// Field names key as the operator wrote it: a flag (--vrid) or a path in the
+// config file (instances[0].vrid).
+func (in *Instance) Field(key string) string {
 	if in.field == nil {
 		return key
 	}
@@ -139,12 +144,12 @@ func (c *Config) Validate() error {
 			return err
 		}
 		if names[in.Name] {
-			return fieldErr(in.name("name"), "give every instance its own name", "%q is used twice", in.Name)
+			return fieldErr(in.Field("name"), "give every instance its own name", "%q is used twice", in.Name)
 		}
 		names[in.Name] = true
 		k := key{in.Interface, in.Family(), in.VRID}
 		if other, ok := seen[k]; ok {
-			return fieldErr(in.name("vrid"), "give each virtual router on one interface its own VRID",
+			return fieldErr(in.Field("vrid"), "give each virtual router on one interface its own VRID",
 				"VRID %d on %s is already used by instance %q", in.VRID, in.Interface, other)
 		}
 		seen[k] = in.Name
@@ -157,95 +162,95 @@ func (in *Instance) validate() error {
 		return in.parseErr
 	}
 	if in.Interface == "" {
-		return fieldErr(in.name("interface"), "name the interface that carries the VIP, such as eth0", "missing")
+		return fieldErr(in.Field("interface"), "name the interface that carries the VIP, such as eth0", "missing")
 	}
 	if in.VRID < 1 || in.VRID > 255 {
-		return fieldErr(in.name("vrid"), "use a number from 1 to 255 that every router of this VIP shares", "%d is outside 1–255", in.VRID)
+		return fieldErr(in.Field("vrid"), "use a number from 1 to 255 that every router of this VIP shares", "%d is outside 1–255", in.VRID)
 	}
 	if in.Priority < 1 || in.Priority > 255 {
-		return fieldErr(in.name("priority"), "use 1–254 (higher wins); 255 only when the VIP is the interface's own address", "%d is outside 1–255", in.Priority)
+		return fieldErr(in.Field("priority"), "use 1–254 (higher wins); 255 only when the VIP is the interface's own address", "%d is outside 1–255", in.Priority)
 	}
 	if len(in.VIPs) == 0 {
-		return fieldErr(in.name("vip"), "give the virtual address, such as --vip 198.18.0.100", "no VIP")
+		return fieldErr(in.Field("vip"), "give the virtual address, such as --vip 198.18.0.100", "no VIP")
 	}
 	seenVIP := map[netip.Addr]bool{}
 	for _, v := range in.VIPs {
 		if !v.IsValid() || v.IsUnspecified() || v.IsMulticast() || v.IsLoopback() || v.Is4In6() {
-			return fieldErr(in.name("vip"), "use a unicast IPv4 or IPv6 address", "%v cannot be a VIP", v)
+			return fieldErr(in.Field("vip"), "use a unicast IPv4 or IPv6 address", "%v cannot be a VIP", v)
 		}
 		if v.Is6() && v.IsLinkLocalUnicast() {
-			return fieldErr(in.name("vip"), "use a global or unique-local IPv6 address", "%v is link-local", v)
+			return fieldErr(in.Field("vip"), "use a global or unique-local IPv6 address", "%v is link-local", v)
 		}
 		if v.Zone() != "" {
-			return fieldErr(in.name("vip"), "drop the %zone suffix", "%v has a zone", v)
+			return fieldErr(in.Field("vip"), "drop the %zone suffix", "%v has a zone", v)
 		}
 		if seenVIP[v] {
-			return fieldErr(in.name("vip"), "list each VIP once", "%v is listed twice", v)
+			return fieldErr(in.Field("vip"), "list each VIP once", "%v is listed twice", v)
 		}
 		seenVIP[v] = true
 	}
 	switch in.Version {
 	case 3:
 		if in.AdvertInterval < 10*time.Millisecond || in.AdvertInterval > 4095*10*time.Millisecond || in.AdvertInterval%(10*time.Millisecond) != 0 {
-			return fieldErr(in.name("advert-interval"), "VRRPv3 carries centiseconds: use 10ms to 40.95s in steps of 10ms", "%v is not allowed", in.AdvertInterval)
+			return fieldErr(in.Field("advert-interval"), "VRRPv3 carries centiseconds: use 10ms to 40.95s in steps of 10ms", "%v is not allowed", in.AdvertInterval)
 		}
 	case 2:
 		if in.AdvertInterval < time.Second || in.AdvertInterval > 255*time.Second || in.AdvertInterval%time.Second != 0 {
-			return fieldErr(in.name("advert-interval"), "VRRPv2 carries whole seconds: use 1s to 255s", "%v is not allowed", in.AdvertInterval)
+			return fieldErr(in.Field("advert-interval"), "VRRPv2 carries whole seconds: use 1s to 255s", "%v is not allowed", in.AdvertInterval)
 		}
 		for _, v := range in.VIPs {
 			if v.Is6() {
-				return fieldErr(in.name("vrrp-version"), "use --vrrp-version 3 for IPv6 VIPs", "VRRPv2 (RFC 3768) is IPv4 only, but %v is IPv6", v)
+				return fieldErr(in.Field("vrrp-version"), "use --vrrp-version 3 for IPv6 VIPs", "VRRPv2 (RFC 3768) is IPv4 only, but %v is IPv6", v)
 			}
 		}
 	default:
-		return fieldErr(in.name("vrrp-version"), "use 3 (RFC 9568) or 2 (RFC 3768)", "%d is not a VRRP version", in.Version)
+		return fieldErr(in.Field("vrrp-version"), "use 3 (RFC 9568) or 2 (RFC 3768)", "%d is not a VRRP version", in.Version)
 	}
 	fam := in.Family()
 	for _, p := range in.Peers {
 		if !p.IsValid() || p.IsUnspecified() || p.IsMulticast() {
-			return fieldErr(in.name("peer"), "give each peer's unicast address", "%v is not a unicast address", p)
+			return fieldErr(in.Field("peer"), "give each peer's unicast address", "%v is not a unicast address", p)
 		}
 		if (p.Is6()) != (fam == 6) {
-			return fieldErr(in.name("peer"), fmt.Sprintf("the election runs over IPv%d (the family of the first VIP): list IPv%d peers", fam, fam), "%v is of the other family", p)
+			return fieldErr(in.Field("peer"), fmt.Sprintf("the election runs over IPv%d (the family of the first VIP): list IPv%d peers", fam, fam), "%v is of the other family", p)
 		}
 		if fam == 6 && !p.IsLinkLocalUnicast() && in.Source.IsValid() && in.Source.IsLinkLocalUnicast() {
 			// fine: a global peer address with a link-local source works on one link
 		}
 	}
 	if slices.Contains(in.Peers, in.Source) && in.Source.IsValid() {
-		return fieldErr(in.name("peer"), "list the other routers, not this one", "%v is this host's --source", in.Source)
+		return fieldErr(in.Field("peer"), "list the other routers, not this one", "%v is this host's --source", in.Source)
 	}
 	if in.Source.IsValid() {
 		if (in.Source.Is6()) != (fam == 6) {
-			return fieldErr(in.name("source"), fmt.Sprintf("the election runs over IPv%d: give an IPv%d source", fam, fam), "%v is of the other family", in.Source)
+			return fieldErr(in.Field("source"), fmt.Sprintf("the election runs over IPv%d: give an IPv%d source", fam, fam), "%v is of the other family", in.Source)
 		}
 		if fam == 6 && !in.Source.IsLinkLocalUnicast() {
-			return fieldErr(in.name("source"), "VRRP over IPv6 is sent from a link-local address (RFC 9568 §5.1.2.1): omit --source or give the fe80:: address", "%v is not link-local", in.Source)
+			return fieldErr(in.Field("source"), "VRRP over IPv6 is sent from a link-local address (RFC 9568 §5.1.2.1): omit --source or give the fe80:: address", "%v is not link-local", in.Source)
 		}
 	}
 	if in.PreemptDelay < 0 || in.PreemptDelay > time.Hour {
-		return fieldErr(in.name("preempt-delay"), "use 0s to 1h", "%v is out of range", in.PreemptDelay)
+		return fieldErr(in.Field("preempt-delay"), "use 0s to 1h", "%v is out of range", in.PreemptDelay)
 	}
 	if in.PreemptDelay > 0 && !in.Preempt {
-		return fieldErr(in.name("preempt-delay"), "drop it, or turn preemption on", "a preempt delay needs preemption")
+		return fieldErr(in.Field("preempt-delay"), "drop it, or turn preemption on", "a preempt delay needs preemption")
 	}
 	switch in.Checksum {
 	case ChecksumPseudoHeader, ChecksumMessageOnly:
 	default:
-		return fieldErr(in.name("checksum"), fmt.Sprintf("use %q (keepalived, FRR) or %q (RFC 9568 text)", ChecksumPseudoHeader, ChecksumMessageOnly), "%q is not a checksum form", in.Checksum)
+		return fieldErr(in.Field("checksum"), fmt.Sprintf("use %q (keepalived, FRR) or %q (RFC 9568 text)", ChecksumPseudoHeader, ChecksumMessageOnly), "%q is not a checksum form", in.Checksum)
 	}
 	if in.AnnounceCount < 0 || in.AnnounceCount > 100 {
-		return fieldErr(in.name("garp-count"), "use 0 to 100 rounds", "%d is out of range", in.AnnounceCount)
+		return fieldErr(in.Field("garp-count"), "use 0 to 100 rounds", "%d is out of range", in.AnnounceCount)
 	}
 	if in.AnnounceInterval < 10*time.Millisecond || in.AnnounceInterval > time.Minute {
-		return fieldErr(in.name("garp-interval"), "use 10ms to 1m", "%v is out of range", in.AnnounceInterval)
+		return fieldErr(in.Field("garp-interval"), "use 10ms to 1m", "%v is out of range", in.AnnounceInterval)
 	}
 	if in.AnnounceRefresh != 0 && (in.AnnounceRefresh < time.Second || in.AnnounceRefresh > 24*time.Hour) {
-		return fieldErr(in.name("garp-refresh"), "use 0 (off) or 1s to 24h", "%v is out of range", in.AnnounceRefresh)
+		return fieldErr(in.Field("garp-refresh"), "use 0 (off) or 1s to 24h", "%v is out of range", in.AnnounceRefresh)
 	}
 	if len(in.Notify) > 0 && strings.TrimSpace(in.Notify[0]) == "" {
-		return fieldErr(in.name("notify"), "give the path of an executable", "empty command")
+		return fieldErr(in.Field("notify"), "give the path of an executable", "empty command")
 	}
 	for i := range in.Checks {
 		if err := in.Checks[i].validate(in, i); err != nil {
@@ -256,7 +261,7 @@ func (in *Instance) validate() error {
 }
 
 func (c *Check) validate(in *Instance, i int) error {
-	field := in.name(fmt.Sprintf("checks[%d]", i))
+	field := in.Field(fmt.Sprintf("checks[%d]", i))
 	if in.field != nil && strings.HasPrefix(in.field("x"), "--") {
 		field = "--track-" + map[string]string{"https": "apiserver", "http": "apiserver", "tcp": "tcp", "exec": "exec"}[c.Kind]
 	}
@@ -285,7 +290,7 @@ func (c *Check) validate(in *Instance, i int) error {
 	if c.Interval < 0 || c.Timeout < 0 {
 		return fieldErr(field+" interval/timeout", "use positive durations", "negative duration")
 	}
-	if err := c.spec().Validate(); err != nil {
+	if err := c.Spec().Validate(); err != nil {
 		return fieldErr(field, "", "%v", err)
 	}
 	return nil
@@ -318,4 +323,41 @@ func nameChecks(checks []Check) {
 			c.Name = fmt.Sprintf("%s-%d", c.Name, n)
 		}
 	}
+}
+
+// Spec turns a configured check into a health.Spec, with the package's defaults
+// for whatever the operator left out.
+func (c *Check) Spec() health.Spec {
+	s := health.Spec{Name: c.Name, Kind: health.Kind(c.Kind), Target: c.Target, Command: c.Command}
+	if c.Kind == "https" || c.Kind == "http" {
+		s = health.DefaultAPIServer(c.Target)
+		if c.Name != "" {
+			s.Name = c.Name
+		}
+		s.Kind = health.Kind(c.Kind)
+		if s.Kind == health.KindHTTP {
+			s.CAFile, s.ServerName = "", "" // no TLS
+		}
+	}
+	if c.CAFile != "" {
+		s.CAFile = c.CAFile
+	}
+	if c.Interval != 0 {
+		s.Interval = c.Interval
+	}
+	if c.Timeout != 0 {
+		s.Timeout = c.Timeout
+	} else if s.Timeout > s.Interval {
+		s.Timeout = s.Interval // a shorter interval than the default shortens the default timeout too
+	}
+	if c.Rise != 0 {
+		s.Rise = c.Rise
+	}
+	if c.Fall != 0 {
+		s.Fall = c.Fall
+	}
+	if c.Weight != 0 {
+		s.Weight = c.Weight
+	}
+	return s.WithDefaults()
 }
