@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -120,4 +121,37 @@ func TestHandlerReportsSourceErrors(t *testing.T) {
 	if _, err := Fetch(t.Context(), path); err == nil || !strings.Contains(err.Error(), "did not answer") {
 		t.Errorf("got %v", err)
 	}
+}
+
+// A typo in --control-socket that names an operator's file must never delete it.
+func TestListenNeverRemovesAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "precious.conf")
+	if err := os.WriteFile(path, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := Listen(path); !errors.Is(err, ErrNotSocket) {
+		if l != nil {
+			l.Close()
+		}
+		t.Fatalf("Listen on a regular file: %v, want ErrNotSocket", err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "keep me" {
+		t.Fatalf("file after Listen: %q, %v", b, err)
+	}
+}
+
+// A socket left by a killed daemon is replaced.
+func TestListenReplacesStaleSocket(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vipd.sock")
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	l2, err := Listen(path)
+	if err != nil {
+		t.Fatalf("stale socket: %v", err)
+	}
+	l2.Close()
 }

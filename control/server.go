@@ -43,7 +43,16 @@ func Listen(path string) (net.Listener, error) {
 		c.Close()
 		return nil, fmt.Errorf("control: %s: %w", path, ErrInUse)
 	}
-	_ = os.Remove(path)
+	// Only a socket is ever replaced: a regular file (or anything else) at the
+	// path is the operator's, and a typo in --control-socket must not delete it.
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode().Type() != os.ModeSocket {
+			return nil, fmt.Errorf("control: %s exists and is not a socket (%s): %w", path, fi.Mode().Type(), ErrNotSocket)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("control: removing the stale socket %s: %w", path, err)
+		}
+	}
 	// Create with a restrictive umask effect by chmod before anyone can connect:
 	// the socket is created, then narrowed, before Accept is ever called.
 	l, err := net.Listen("unix", path)
@@ -56,6 +65,10 @@ func Listen(path string) (net.Listener, error) {
 	}
 	return l, nil
 }
+
+// ErrNotSocket means the control socket's path holds something else, which is
+// left alone.
+var ErrNotSocket = errors.New("not a socket")
 
 // ErrInUse means another daemon already answers on the control socket.
 var ErrInUse = errors.New("socket is in use by a running vipd")
