@@ -25,13 +25,25 @@ const (
 	// the addresses.
 	HeaderLen = 8
 
-	// MaxLen is the longest advertisement: version 3 with 255 IPv6 addresses.
-	// A receive buffer of this size holds any VRRP message.
+	// MaxLen is the longest valid advertisement: version 3 with 255 IPv6
+	// addresses, 8 + 255*16 = 4088 bytes. (The longest version 2 message, 255
+	// IPv4 addresses and Authentication Data, is 1036.) It is the payload
+	// only: a raw socket delivers VRRP without the IP header (see Conn.Read).
+	//
+	// A buffer of MaxLen bytes holds any valid message, but a longer, invalid
+	// one would be cut to MaxLen bytes without notice, and the cut could be a
+	// well-formed message. Read into ReadBufferLen bytes instead.
 	MaxLen = HeaderLen + maxAddresses*16
 
-	// authDataLen is the Authentication Data after a version 2 message's
-	// addresses (RFC 3768 §5.3.10).
-	authDataLen = 8
+	// ReadBufferLen is the buffer size a reader needs: one byte more than
+	// MaxLen, so that a message longer than any valid one arrives longer than
+	// MaxLen, fits no address count, and is rejected (ErrMalformed,
+	// DropShort) instead of being cut to a valid-looking prefix.
+	ReadBufferLen = MaxLen + 1
+
+	// AuthDataLen is the length of the Authentication Data after a version 2
+	// message's addresses (RFC 3768 §5.3.10, RFC 2338 §5.3.10).
+	AuthDataLen = 8
 
 	maxAddresses = 255
 
@@ -62,9 +74,10 @@ var (
 	// ErrInterval: the interval cannot be encoded, is zero, or (version 2)
 	// differs from the configured one.
 	ErrInterval = errors.New("vrrp: invalid advertisement interval")
-	// ErrAuth: a version 2 Auth Type that is not the configured one, or any
-	// Auth Type set on a version 3 advertisement.
-	ErrAuth = errors.New("vrrp: authentication type mismatch")
+	// ErrAuth: a version 2 Auth Type or password that is not the configured
+	// one, an Auth Type vipd cannot send (AH), a password that does not fit,
+	// or any authentication set on a version 3 advertisement.
+	ErrAuth = errors.New("vrrp: authentication mismatch")
 	// ErrFamily: addresses of mixed families, IPv6 with version 2, or
 	// addresses not of the family of the IP header.
 	ErrFamily = errors.New("vrrp: address family mismatch")
@@ -78,6 +91,37 @@ var (
 	// configured peer.
 	ErrNotPeer = errors.New("vrrp: source is not a configured peer")
 )
+
+// Version 2 Auth Types (RFC 2338 §5.3.6; RFC 3768 §5.3.6 keeps the field,
+// reserving 1 and 2 for compatibility with RFC 2338).
+const (
+	// AuthTypeNone: no authentication; the Authentication Data is zero on
+	// transmission and ignored on reception (RFC 3768 §5.3.10).
+	AuthTypeNone uint8 = 0
+	// AuthTypePassword: a simple text password of up to 8 octets in the
+	// Authentication Data, zero-padded (RFC 2338 §5.3.6), as keepalived's
+	// "auth_type PASS" sends it. It guards against misconfiguration, not
+	// attack: anyone on the link reads it.
+	AuthTypePassword uint8 = 1
+	// AuthTypeAH: IP Authentication Header (RFC 2338 §5.3.6). vipd neither
+	// sends nor verifies it: every advertisement claiming it is dropped.
+	AuthTypeAH uint8 = 2
+)
+
+// AuthPassword returns the Authentication Data of AuthTypePassword for pw:
+// its bytes, zero-padded to 8 octets (RFC 2338 §5.3.6), as keepalived 2.2.7
+// fills the field from auth_pass. A password longer than 8 bytes is an error
+// wrapping ErrAuth (keepalived truncates it with a warning; vipd does not
+// guess).
+func AuthPassword(pw string) ([AuthDataLen]byte, error) {
+	var d [AuthDataLen]byte
+	if len(pw) > AuthDataLen {
+		return d, fmt.Errorf("%w: the password is %d bytes, at most %d fit in the Authentication Data (RFC 2338 §5.3.6): shorten it",
+			ErrAuth, len(pw), AuthDataLen)
+	}
+	copy(d[:], pw)
+	return d, nil
+}
 
 // Type is the VRRP packet type (RFC 9568 §5.2.2).
 type Type uint8
@@ -124,10 +168,16 @@ type Advertisement struct {
 	// For version 2 it is the Advertisement Interval (RFC 3768 §5.3.7):
 	// whole seconds from 1 to 255. A zero interval is malformed.
 	Interval time.Duration
-	// AuthType is version 2's Auth Type (RFC 3768 §5.3.6): 0 for none.
-	// Version 3 has none and it must be 0. Authentication Data is sent as
-	// zeros and ignored on receipt (RFC 3768 §5.3.10).
+	// AuthType is version 2's Auth Type (RFC 3768 §5.3.6): AuthTypeNone or
+	// AuthTypePassword to encode; any value decodes. Version 3 has none and
+	// it must be 0.
 	AuthType uint8
+	// AuthData is version 2's Authentication Data (RFC 3768 §5.3.10). With
+	// AuthTypePassword it is the password (see AuthPassword) and is sent as
+	// is. With AuthTypeNone it must be zero, and it decodes as zero whatever
+	// the wire holds (RFC 3768 §5.3.10: "ignored on reception"); with other
+	// Auth Types it decodes as received. Version 3 has none: it must be zero.
+	AuthData [AuthDataLen]byte
 	// Addresses are the virtual addresses, all IPv4 or all IPv6 (version 2:
 	// IPv4), at most 255. Zones are not sent. Decoding zero addresses gives
 	// nil.
@@ -214,12 +264,24 @@ func (a *Advertisement) validate() (alen int, err error) {
 		if a.Interval%time.Second != 0 || a.Interval < time.Second || a.Interval > maxV2Seconds*time.Second {
 			return 0, fmt.Errorf("%w: version 2 needs whole seconds from 1s to %ds, got %v", ErrInterval, maxV2Seconds, a.Interval)
 		}
+		switch a.AuthType {
+		case AuthTypeNone:
+			if a.AuthData != ([AuthDataLen]byte{}) {
+				return 0, fmt.Errorf("%w: Authentication Data set with Auth Type 0; use AuthTypePassword or clear it (RFC 3768 §5.3.10)", ErrAuth)
+			}
+		case AuthTypePassword:
+		case AuthTypeAH:
+			return 0, fmt.Errorf("%w: Auth Type 2 (IP Authentication Header) is not supported; use 0 or 1", ErrAuth)
+		default:
+			return 0, fmt.Errorf("%w: Auth Type %d is not defined (RFC 2338 §5.3.6); use 0 or 1", ErrAuth, a.AuthType)
+		}
 	case 3:
 		if a.Interval%centisecond != 0 || a.Interval < centisecond || a.Interval > maxV3Centiseconds*centisecond {
 			return 0, fmt.Errorf("%w: version 3 needs a multiple of 10ms from 10ms to 40.95s, got %v", ErrInterval, a.Interval)
 		}
-		if a.AuthType != 0 {
-			return 0, fmt.Errorf("%w: version 3 has no Auth Type, got %d", ErrAuth, a.AuthType)
+		if a.AuthType != 0 || a.AuthData != ([AuthDataLen]byte{}) {
+			return 0, fmt.Errorf("%w: version 3 has no authentication, got Auth Type %d and Authentication Data %t (RFC 9568 §9)",
+				ErrAuth, a.AuthType, a.AuthData != ([AuthDataLen]byte{}))
 		}
 	default:
 		return 0, fmt.Errorf("%w: %d", ErrVersion, a.Version)
@@ -253,7 +315,7 @@ func (a *Advertisement) validate() (alen int, err error) {
 func (a *Advertisement) wireLen(alen int) int {
 	n := HeaderLen + alen*len(a.Addresses)
 	if a.Version == 2 {
-		n += authDataLen
+		n += AuthDataLen
 	}
 	return n
 }
@@ -283,8 +345,7 @@ func (a *Advertisement) put(b []byte, alen int) []byte {
 		}
 	}
 	if a.Version == 2 {
-		var auth [authDataLen]byte
-		b = append(b, auth[:]...)
+		b = append(b, a.AuthData[:]...) // zero for AuthTypeNone (validate)
 	}
 	return b
 }
@@ -300,7 +361,9 @@ func (a *Advertisement) put(b []byte, alen int) []byte {
 //
 // The message must be exactly as long as its address count says (plus
 // Authentication Data for version 2): shorter is ErrShort, longer is
-// ErrMalformed. Reserved bits and Authentication Data are ignored.
+// ErrMalformed. Reserved bits are ignored, and so is the Authentication Data
+// of version 2 with Auth Type 0; with another Auth Type it is decoded for the
+// receive checks (Expect.Check) to compare.
 func Parse(b []byte, src, dst netip.Addr) (Advertisement, ChecksumForm, error) {
 	src, dst = src.Unmap(), dst.Unmap()
 	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
@@ -387,7 +450,7 @@ func layout(b []byte, alen int) (int, error) {
 			return 0, fmt.Errorf("%w: version 2 over IPv6", ErrFamily)
 		}
 		alen = 4
-		if want := HeaderLen + 4*n + authDataLen; len(b) != want {
+		if want := HeaderLen + 4*n + AuthDataLen; len(b) != want {
 			return 0, lengthError(len(b), want, n, 4, " and Authentication Data")
 		}
 		return alen, nil
@@ -429,6 +492,9 @@ func fill(b []byte, alen int) (Advertisement, error) {
 	if a.Version == 2 {
 		a.AuthType = b[4]
 		a.Interval = time.Duration(b[5]) * time.Second
+		if a.AuthType != AuthTypeNone {
+			copy(a.AuthData[:], b[len(b)-AuthDataLen:])
+		}
 	} else {
 		a.Interval = time.Duration(binary.BigEndian.Uint16(b[4:6])&maxV3Centiseconds) * centisecond
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -80,6 +81,30 @@ var goldens = []golden{
 		adv: Advertisement{
 			Version: 3, Type: TypeAdvertisement, VRID: 52, Priority: 150,
 			Interval: time.Second, Addresses: []netip.Addr{vipIPv6},
+		},
+	},
+	{
+		// keepalived 2.2.7, "auth_type PASS" and "auth_pass secret": the
+		// password zero-padded to 8 octets, under the checksum.
+		name: "v2 IPv4 simple text password",
+		src:  srcIPv4, dst: GroupIPv4,
+		form: ChecksumMessageOnly,
+		wire: wire{
+			{"21", "version 2, type 1 (advertisement)"},
+			{"33", "VRID 51"},
+			{"96", "priority 150"},
+			{"01", "count IP addrs 1"},
+			{"01", "auth type 1 (simple text password)"},
+			{"01", "adver int 1 s"},
+			{"4919", "checksum, message only, over the password too"},
+			{"c0000264", "IPv4 address 192.0.2.100"},
+			{"736563726574", "authentication data: \"secret\""},
+			{"0000", "authentication data: zero padding to 8 octets"},
+		},
+		adv: Advertisement{
+			Version: 2, Type: TypeAdvertisement, VRID: 51, Priority: 150,
+			Interval: time.Second, AuthType: AuthTypePassword, AuthData: [8]byte{'s', 'e', 'c', 'r', 'e', 't'},
+			Addresses: []netip.Addr{vipIPv4},
 		},
 	},
 }
@@ -240,6 +265,10 @@ func TestEncodeErrors(t *testing.T) {
 		{"type 0", func(a *Advertisement) { a.Type = 0 }, srcIPv4, GroupIPv4, ChecksumPseudoHeader, ErrType},
 		{"type 2", func(a *Advertisement) { a.Type = 2 }, srcIPv4, GroupIPv4, ChecksumPseudoHeader, ErrType},
 		{"v3 auth type", func(a *Advertisement) { a.AuthType = 1 }, srcIPv4, GroupIPv4, ChecksumPseudoHeader, ErrAuth},
+		{"v3 auth data", func(a *Advertisement) { a.AuthData[0] = 1 }, srcIPv4, GroupIPv4, ChecksumPseudoHeader, ErrAuth},
+		{"v2 auth data without auth type", func(a *Advertisement) { a.Version = 2; a.AuthData[7] = 1 }, srcIPv4, GroupIPv4, ChecksumMessageOnly, ErrAuth},
+		{"v2 AH", func(a *Advertisement) { a.Version = 2; a.AuthType = AuthTypeAH }, srcIPv4, GroupIPv4, ChecksumMessageOnly, ErrAuth},
+		{"v2 auth type 3", func(a *Advertisement) { a.Version = 2; a.AuthType = 3 }, srcIPv4, GroupIPv4, ChecksumMessageOnly, ErrAuth},
 		{"256 addresses", func(a *Advertisement) { a.Addresses = many }, srcIPv4, GroupIPv4, ChecksumPseudoHeader, ErrAddresses},
 		{"zero address", func(a *Advertisement) { a.Addresses = []netip.Addr{{}} }, srcIPv4, GroupIPv4, ChecksumPseudoHeader, ErrAddresses},
 		{"mixed families", func(a *Advertisement) { a.Addresses = append(a.Addresses, vipIPv6) }, srcIPv4, GroupIPv4, ChecksumPseudoHeader, ErrFamily},
@@ -401,24 +430,56 @@ func TestReservedBitsIgnored(t *testing.T) {
 }
 
 // TestAuthDataIgnored: RFC 3768 §5.3.10, authentication data "SHOULD be set
-// to zero on transmission and ignored on reception" (keepalived's auth_type
-// PASS puts a password there).
+// to zero on transmission and ignored on reception": with Auth Type 0 it
+// decodes as zero whatever the wire holds. With Auth Type 1 (RFC 2338
+// §5.3.6) it is the password, and decodes as sent.
 func TestAuthDataIgnored(t *testing.T) {
 	g := goldens[1]
-	b := g.wire.bytes(t)
-	b[4] = 1 // simple text password, RFC 2338
-	copy(b[12:], "secret!!")
-	b[6], b[7] = 0, 0
-	ck := Checksum(b, g.src, g.dst, ChecksumMessageOnly)
-	b[6], b[7] = byte(ck>>8), byte(ck)
-	a, _, err := Parse(b, g.src, g.dst)
-	if err != nil {
-		t.Fatal(err)
+	for _, tt := range []struct {
+		authType uint8
+		want     [8]byte
+	}{
+		{AuthTypeNone, [8]byte{}},
+		{AuthTypePassword, [8]byte{'s', 'e', 'c', 'r', 'e', 't', '!', '!'}},
+		{AuthTypeAH, [8]byte{'s', 'e', 'c', 'r', 'e', 't', '!', '!'}},
+	} {
+		b := g.wire.bytes(t)
+		b[4] = tt.authType
+		copy(b[12:], "secret!!")
+		b[6], b[7] = 0, 0
+		ck := Checksum(b, g.src, g.dst, ChecksumMessageOnly)
+		b[6], b[7] = byte(ck>>8), byte(ck)
+		a, _, err := Parse(b, g.src, g.dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := g.adv
+		want.AuthType, want.AuthData = tt.authType, tt.want
+		if d := diffAdvert(want, a); d != "" {
+			t.Errorf("auth type %d: Parse mismatch (-want +got):\n%s", tt.authType, d)
+		}
 	}
-	want := g.adv
-	want.AuthType = 1
-	if d := diffAdvert(want, a); d != "" {
-		t.Errorf("Parse mismatch (-want +got):\n%s", d)
+}
+
+func TestAuthPassword(t *testing.T) {
+	for _, tt := range []struct {
+		pw   string
+		want [8]byte
+		err  error
+	}{
+		{"", [8]byte{}, nil},
+		{"secret", [8]byte{'s', 'e', 'c', 'r', 'e', 't', 0, 0}, nil},
+		{"12345678", [8]byte{'1', '2', '3', '4', '5', '6', '7', '8'}, nil},
+		{"123456789", [8]byte{}, ErrAuth},
+		{"pässwört", [8]byte{}, ErrAuth}, // 10 bytes of UTF-8
+	} {
+		got, err := AuthPassword(tt.pw)
+		if !errors.Is(err, tt.err) || got != tt.want {
+			t.Errorf("AuthPassword(%q) = %x, %v; want %x, %v", tt.pw, got, err, tt.want, tt.err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "at most 8") {
+			t.Errorf("AuthPassword(%q) error %q does not say the limit", tt.pw, err)
+		}
 	}
 }
 
@@ -561,5 +622,40 @@ func TestTypeString(t *testing.T) {
 	}
 	if got := Type(7).String(); got != "Type(7)" {
 		t.Errorf("Type(7) = %q", got)
+	}
+}
+
+// TestMaxLen: MaxLen is the longest valid message (version 3, 255 IPv6
+// addresses), and a message cut to ReadBufferLen bytes never parses.
+func TestMaxLen(t *testing.T) {
+	addrs := make([]netip.Addr, 255)
+	for i := range addrs {
+		addrs[i] = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)})
+	}
+	a := Advertisement{Version: 3, Type: TypeAdvertisement, VRID: 1, Priority: 100, Interval: time.Second, Addresses: addrs}
+	b, err := a.AppendBinary(nil, srcIPv6, GroupIPv6, ChecksumPseudoHeader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != MaxLen || MaxLen != 4088 {
+		t.Fatalf("255 IPv6 addresses take %d bytes; MaxLen is %d, want both 4088", len(b), MaxLen)
+	}
+	v2 := Advertisement{Version: 2, Type: TypeAdvertisement, VRID: 1, Interval: time.Second, Addresses: make([]netip.Addr, 255)}
+	for i := range v2.Addresses {
+		v2.Addresses[i] = netip.AddrFrom4([4]byte{198, 18, 0, byte(i)})
+	}
+	if m, err := v2.MarshalBinary(); err != nil || len(m) > MaxLen {
+		t.Fatalf("longest version 2 message: %d bytes, %v; want at most MaxLen", len(m), err)
+	}
+	// A longer (invalid) message read into ReadBufferLen bytes.
+	cut := append(b, 0xff)[:ReadBufferLen]
+	for _, src := range []netip.Addr{srcIPv6, srcIPv4} {
+		dst := GroupIPv6
+		if src.Is4() {
+			dst = GroupIPv4
+		}
+		if _, _, err := Parse(cut, src, dst); !errors.Is(err, ErrMalformed) {
+			t.Errorf("Parse of %d bytes from %v: %v, want ErrMalformed", len(cut), src, err)
+		}
 	}
 }

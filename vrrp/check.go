@@ -1,6 +1,7 @@
 package vrrp
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -35,7 +36,9 @@ const (
 	DropVRID
 	// DropNotPeer: unicast, and the source is not a configured peer.
 	DropNotPeer
-	// DropAuth: version 2 Auth Type mismatch (RFC 3768 §7.1).
+	// DropAuth: version 2 Auth Type mismatch (RFC 3768 §7.1), a simple text
+	// password that is not ours (RFC 2338 §7.1), or an Auth Type vipd cannot
+	// verify (AH).
 	DropAuth
 	// DropInterval: version 2 Advertisement Interval mismatch (RFC 3768
 	// §7.1), or a zero interval in either version.
@@ -123,8 +126,16 @@ type Expect struct {
 	// another is dropped (RFC 3768 §7.1); version 3 learns it instead
 	// (RFC 9568 §6.4.2), so it is not checked.
 	Interval time.Duration
-	// AuthType is our version 2 Auth Type, 0 for none.
+	// AuthType is our version 2 Auth Type: AuthTypeNone or
+	// AuthTypePassword. An advertisement with another is DropAuth, and so is
+	// every advertisement if AuthType is anything else (AH cannot be
+	// verified, so nothing is accepted).
 	AuthType uint8
+	// AuthData is our password with AuthTypePassword (see AuthPassword): an
+	// advertisement whose 8 octets of Authentication Data differ in any byte,
+	// padding included, is DropAuth, as keepalived compares them. Ignored
+	// with AuthTypeNone.
+	AuthData [AuthDataLen]byte
 	// Addresses are the addresses we advertise. An advertisement listing
 	// others is accepted with Verdict.AddressMismatch set (RFC 9568 §7.1
 	// MAY verify, SHOULD log). Their family, if any, is ours: packets of the
@@ -156,7 +167,7 @@ type Verdict struct {
 // Check applies the receive checks of RFC 9568 §7.1 (version 3) or RFC 3768
 // §7.1 (version 2) to a received packet, in this order: family, TTL,
 // version, type, completeness, checksum, VRID, unicast peer, and for version
-// 2 Auth Type and interval. The first that fails gives the drop reason.
+// 2 Auth Type and password, and interval. The first that fails gives the drop reason.
 //
 // The IP address owner check of §7.1 (our priority is 255) is left to the
 // caller, which knows its priority: RFC 9568 erratum 8298 makes it a SHOULD
@@ -189,8 +200,8 @@ func (e *Expect) Check(r Received) Verdict {
 		return drop(DropNotPeer, fmt.Errorf("%w: %v", ErrNotPeer, r.Src))
 	}
 	if adv.Version == 2 {
-		if adv.AuthType != e.AuthType {
-			return drop(DropAuth, fmt.Errorf("%w: Auth Type %d from %v, we use %d", ErrAuth, adv.AuthType, r.Src, e.AuthType))
+		if err := e.checkAuth(adv, r.Src); err != nil {
+			return drop(DropAuth, err)
 		}
 		if adv.Interval != e.Interval {
 			return drop(DropInterval, fmt.Errorf("%w: %v from %v, we use %v", ErrInterval, adv.Interval, r.Src, e.Interval))
@@ -198,6 +209,22 @@ func (e *Expect) Check(r Received) Verdict {
 	}
 	v.AddressMismatch = !sameSet(adv.Addresses, e.Addresses)
 	return v
+}
+
+// checkAuth applies RFC 3768 §7.1 ("MUST verify that the Auth Type matches
+// the locally configured authentication method") and, for the simple text
+// password, RFC 2338 §7.1 (the Authentication Data must match). The password
+// never appears in the error.
+func (e *Expect) checkAuth(adv Advertisement, src netip.Addr) error {
+	switch {
+	case e.AuthType != AuthTypeNone && e.AuthType != AuthTypePassword:
+		return fmt.Errorf("%w: we are configured with Auth Type %d, which vipd cannot verify; dropped from %v", ErrAuth, e.AuthType, src)
+	case adv.AuthType != e.AuthType:
+		return fmt.Errorf("%w: Auth Type %d from %v, we use %d", ErrAuth, adv.AuthType, src, e.AuthType)
+	case e.AuthType == AuthTypePassword && subtle.ConstantTimeCompare(adv.AuthData[:], e.AuthData[:]) != 1:
+		return fmt.Errorf("%w: wrong password from %v", ErrAuth, src)
+	}
+	return nil
 }
 
 // family returns whether we are IPv4, and false if we cannot tell.

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -302,6 +303,43 @@ func TestCheck_RFC3768_7_1_AuthTypeMismatch(t *testing.T) {
 		{"they 0, we 1", withAuth, received(t, g), DropAuth, ErrAuth},
 		{"both 1", withAuth, send(t, a, g.src, g.dst, g.form), DropNone, nil},
 	})
+}
+
+// RFC 2338 §7.1 with Auth Type 1: the 8 octets of Authentication Data must be
+// our password, zero padding included, as keepalived compares them.
+func TestCheck_RFC2338_7_1_Password(t *testing.T) {
+	g := goldens[3] // keepalived's "secret"
+	if g.adv.AuthType != AuthTypePassword {
+		t.Fatalf("goldens[3] is %q, want the password capture", g.name)
+	}
+	exp := func(pw string) Expect {
+		e := expectV2IPv4
+		e.AuthType = AuthTypePassword
+		d, err := AuthPassword(pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.AuthData = d
+		return e
+	}
+	withNUL := exp("secret")
+	withNUL.AuthData[7] = 'x' // "secret\0x": differs only past the string
+	ah := expectV2IPv4
+	ah.AuthType = AuthTypeAH
+	runChecks(t, []checkCase{
+		{"same password", exp("secret"), received(t, g), DropNone, nil},
+		{"other password", exp("secreT"), received(t, g), DropAuth, ErrAuth},
+		{"our password longer", exp("secret1"), received(t, g), DropAuth, ErrAuth},
+		{"our password a prefix", exp("secre"), received(t, g), DropAuth, ErrAuth},
+		{"padding differs", withNUL, received(t, g), DropAuth, ErrAuth},
+		{"we expect none", expectV2IPv4, received(t, g), DropAuth, ErrAuth},
+		{"we are configured for AH", ah, received(t, g), DropAuth, ErrAuth},
+	})
+	other := exp("other")
+	v := other.Check(received(t, g))
+	if strings.Contains(v.Err.Error(), "secret") || strings.Contains(v.Err.Error(), "other") {
+		t.Errorf("drop error %q shows a password", v.Err)
+	}
 }
 
 // RFC 3768 §7.1: "MUST verify that the Adver Interval in the packet is the

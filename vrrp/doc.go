@@ -33,6 +33,16 @@
 // §7.1 for version 2) to a packet read from the socket, and returns a
 // [Verdict] with a typed [DropReason] whose String is a stable metric label.
 //
+// Version 2 authentication: Auth Type 0 (none) by default, or 1, the simple
+// text password of RFC 2338 §5.3.6, zero-padded to 8 octets by
+// [AuthPassword] exactly as keepalived fills "auth_pass"; [Expect.Check]
+// compares all 8 octets and drops a mismatch of type or password as
+// [DropAuth]. AH (type 2) is never sent, and never accepted.
+//
+// A reader's buffer is [ReadBufferLen] bytes, one more than the longest valid
+// message ([MaxLen]), so that an over-long message cannot be cut into a valid
+// one.
+//
 // A short example, sending and receiving:
 //
 //	adv := vrrp.Advertisement{

@@ -3,6 +3,7 @@ package vrrp
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ var fuzzSeeds = []struct {
 	{"313396010064d367c0000264", false},                        // v3 IPv4, pseudo-header checksum
 	{"3133960100647602c0000264", false},                        // v3 IPv4, message-only checksum
 	{"2133960100018665c00002640000000000000000", false},        // v2, no auth
+	{"2133960101014919c00002647365637265740000", false},        // v2, auth type 1, password "secret"
 	{"313496010064df9b20010db8000000000000000000000100", true}, // v3 IPv6
 
 	// Edge cases.
@@ -34,6 +36,8 @@ var fuzzSeeds = []struct {
 	{"313396010064d367c000026400", false},                       // odd length: one trailing byte
 	{"2133960100018665c0000264", false},                         // v2 without auth data
 	{"2133960101017365c00002647365637265742121", false},         // v2 auth type 1, password "secret!!"
+	{"2133960100017365c00002647365637265742121", false},         // v2 auth type 0 with data: ignored
+	{"2133960102017365c00002647365637265742121", false},         // v2 auth type 2 (AH): decoded, never encoded
 	{"213396010000000000000000000000000000000000", false},       // v2 zero interval, trailing byte
 	{"313496ff0fff000020010db8000000000000000000000100", true},  // count 255, one IPv6 address
 	{"313496010064000000000000000000000000ffffc0000201", true},  // IPv4-mapped IPv6 address
@@ -77,16 +81,22 @@ func fuzzAddrs(ipv6 bool) (src, dst, vip netip.Addr) {
 }
 
 // normalize returns b as an encoder writes it back: reserved bits, the
-// checksum and version 2 Authentication Data zero.
+// checksum, and version 2 Authentication Data under Auth Type 0, zero.
 func normalize(b []byte) []byte {
 	b = bytes.Clone(b)
 	b[6], b[7] = 0, 0
 	if b[0]>>4 == 3 {
 		b[4] &= 0x0f
-	} else {
-		clear(b[len(b)-authDataLen:])
+	} else if b[4] == AuthTypeNone {
+		clear(b[len(b)-AuthDataLen:])
 	}
 	return b
+}
+
+// encodable reports whether a decoded advertisement can be encoded: vipd
+// never sends Auth Types other than 0 and 1 (RFC 2338 §5.3.6: no AH).
+func encodable(a Advertisement) bool {
+	return a.Version == 3 || a.AuthType <= AuthTypePassword
 }
 
 // FuzzParse: Parse never panics, and whatever it accepts encodes back to the
@@ -115,6 +125,16 @@ func FuzzParse(f *testing.F) {
 		}
 
 		enc, err := a.AppendBinary(nil, src, dst, form)
+		if !encodable(a) {
+			if !errors.Is(err, ErrAuth) {
+				t.Fatalf("AppendBinary of Auth Type %d: %v, want ErrAuth", a.AuthType, err)
+			}
+			exp := Expect{Version: 2, VRID: a.VRID, Interval: a.Interval, AuthType: a.AuthType, AuthData: a.AuthData, Addresses: a.Addresses}
+			if v := exp.Check(Received{Payload: b, Src: src, Dst: dst, TTL: 255}); v.Drop != DropAuth {
+				t.Fatalf("Check of Auth Type %d by a router configured for it: %v, want DropAuth", a.AuthType, v.Drop)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("AppendBinary of parsed %+v: %v", a, err)
 		}
@@ -133,7 +153,7 @@ func FuzzParse(f *testing.F) {
 		}
 
 		// As the router it was meant for, the advert is accepted.
-		exp = Expect{Version: a.Version, VRID: a.VRID, Interval: a.Interval, AuthType: a.AuthType, Addresses: a.Addresses}
+		exp = Expect{Version: a.Version, VRID: a.VRID, Interval: a.Interval, AuthType: a.AuthType, AuthData: a.AuthData, Addresses: a.Addresses}
 		if v := exp.Check(Received{Payload: b, Src: src, Dst: dst, TTL: 255}); v.Drop != DropNone || v.AddressMismatch {
 			t.Fatalf("Check by its own router: %v (%v), mismatch %t", v.Drop, v.Err, v.AddressMismatch)
 		}
@@ -151,6 +171,12 @@ func FuzzRoundTrip(f *testing.F) {
 			return
 		}
 		m, err := a.MarshalBinary()
+		if !encodable(a) {
+			if !errors.Is(err, ErrAuth) {
+				t.Fatalf("MarshalBinary of Auth Type %d: %v, want ErrAuth", a.AuthType, err)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("MarshalBinary of %+v: %v", a, err)
 		}

@@ -33,8 +33,12 @@ type ConnConfig struct {
 	// Family is 4 or 6.
 	Family int
 	// Source is the source address of sent advertisements: for IPv4 the
-	// interface's primary address (RFC 9568 §5.1.1.1), for IPv6 its
-	// link-local address (RFC 9568 §5.1.2.1). It must be on Interface.
+	// interface's primary address (RFC 9568 §5.1.1.1), for IPv6 multicast
+	// its link-local address (RFC 9568 §5.1.2.1: MUST). For IPv6 unicast
+	// (Peers set) it may also be a global or unique local address, so that
+	// peers that know this router by that address accept its adverts; the
+	// kernel sends from it (IPV6_PKTINFO). It must be on Interface. A zone
+	// is ignored.
 	Source netip.Addr
 	// Peers, when set, are the unicast destinations of advertisements.
 	// When empty the Conn uses the VRRP multicast group (RFC 9568 §5.1.1.2,
@@ -101,7 +105,7 @@ func Listen(cfg ConnConfig) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vrrp: listen on %s: %w", ifi.Name, err)
 	}
-	return &Conn{ifindex: ifi.Index, src: cfg.Source, dsts: dsts, c: c}, nil
+	return &Conn{ifindex: ifi.Index, src: cfg.Source.WithZone(""), dsts: dsts, c: c}, nil
 }
 
 // sockCheck validates cfg and returns the destinations.
@@ -118,8 +122,13 @@ func sockCheck(cfg ConnConfig) ([]netip.Addr, error) {
 		}
 	case 6:
 		group = GroupIPv6
-		if !cfg.Source.Is6() || cfg.Source.Is4In6() || !cfg.Source.IsLinkLocalUnicast() {
-			return nil, fmt.Errorf("%w: source %q is not an IPv6 link-local address", errSockConfig, cfg.Source)
+		src := cfg.Source.WithZone("")
+		switch {
+		case !src.Is6() || src.Is4In6() || src.IsUnspecified() || src.IsMulticast() || src.IsLoopback():
+			return nil, fmt.Errorf("%w: source %q is not an IPv6 unicast address", errSockConfig, cfg.Source)
+		case len(cfg.Peers) == 0 && !src.IsLinkLocalUnicast():
+			// RFC 9568 §5.1.2.1: the source MUST be the link-local address.
+			return nil, fmt.Errorf("%w: source %q: multicast adverts must come from the interface's IPv6 link-local address (RFC 9568 §5.1.2.1); give a link-local source or configure unicast peers", errSockConfig, cfg.Source)
 		}
 	default:
 		return nil, fmt.Errorf("%w: family %d", errSockConfig, cfg.Family)
@@ -140,8 +149,12 @@ func sockCheck(cfg ConnConfig) ([]netip.Addr, error) {
 	return dsts, nil
 }
 
-// Read reads the next VRRP message. The Packet's Payload aliases b; a b of
-// MaxLen bytes holds any VRRP message, longer ones are truncated. TTL, Dst and
+// Read reads the next VRRP message. The Packet's Payload aliases b. Give a b
+// of ReadBufferLen bytes: it holds any valid VRRP message, and a longer one
+// is cut to more than MaxLen bytes, which the receive checks reject (a b of
+// exactly MaxLen could cut an invalid message into a valid-looking one). The
+// IP header is not in b: the kernel strips it for IPv6, and x/net for IPv4
+// (its options too). TTL, Dst and
 // IfIndex come from control messages (IP_RECVTTL and IP_PKTINFO, or
 // IPV6_RECVHOPLIMIT and IPV6_RECVPKTINFO); should the kernel give none, they
 // are zero, which the receive checks reject.
@@ -155,12 +168,23 @@ func (c *Conn) Read(b []byte) (Packet, error) {
 
 // WriteTo sends payload, a complete VRRP message, from the configured source
 // to dst, which must be one of Destinations.
+//
+// A send that fails with ENETDOWN is made once more, at once, and only then:
+// after the link went down and up, the kernel can leave ENETDOWN pending on
+// the socket (sk_err, set while the device was down), and the next send
+// reports it instead of sending; that report clears it. Without the retry the
+// first advert after a link flap would be lost. A second ENETDOWN means the
+// link really is down and is returned.
 func (c *Conn) WriteTo(payload []byte, dst netip.Addr) error {
 	dst = dst.WithZone("")
 	if !slices.Contains(c.dsts, dst) {
 		return fmt.Errorf("%w: %s is not a destination of this Conn", errSockConfig, dst)
 	}
-	if err := c.c.write(payload, c.src, dst, c.ifindex); err != nil {
+	err := c.c.write(payload, c.src, dst, c.ifindex)
+	if errors.Is(err, syscall.ENETDOWN) {
+		err = c.c.write(payload, c.src, dst, c.ifindex)
+	}
+	if err != nil {
 		return fmt.Errorf("vrrp: write to %s: %w", dst, err)
 	}
 	return nil
@@ -332,8 +356,9 @@ func sockPacket6(payload []byte, cm *ipv6.ControlMessage, src net.Addr) Packet {
 }
 
 func (s *sock6) write(b []byte, src, dst netip.Addr, ifindex int) error {
-	// IPV6_PKTINFO sets the link-local source and the interface, which a
-	// link-local destination needs; no zone name is resolved.
+	// IPV6_PKTINFO sets the source (link-local, or global for unicast) and
+	// the interface, which a link-local destination needs; no zone name is
+	// resolved.
 	cm := &ipv6.ControlMessage{Src: src.AsSlice(), IfIndex: ifindex, HopLimit: sockTTL}
 	_, err := s.WriteTo(b, cm, &net.IPAddr{IP: dst.AsSlice()})
 	return err

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,7 +66,25 @@ func TestSockCheck(t *testing.T) {
 		{"family 5", ConnConfig{Interface: sockTestIfi, Family: 5, Source: v4}, nil},
 		{"IPv4 without source", ConnConfig{Interface: sockTestIfi, Family: 4}, nil},
 		{"IPv4 with IPv6 source", ConnConfig{Interface: sockTestIfi, Family: 4, Source: ll}, nil},
-		{"IPv6 global source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.MustParseAddr("2001:db8::1")}, nil},
+		// RFC 9568 §5.1.2.1: multicast adverts come from the link-local address.
+		{"IPv6 multicast, global source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.MustParseAddr("2001:db8::1")}, nil},
+		{"IPv6 multicast, ULA source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.MustParseAddr("fd00::1")}, nil},
+		// Unicast: a global or ULA source, which peers know this router by.
+		{
+			"IPv6 unicast, global source",
+			ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.MustParseAddr("2001:db8::1"), Peers: []netip.Addr{netip.MustParseAddr("2001:db8::2")}},
+			[]netip.Addr{netip.MustParseAddr("2001:db8::2")},
+		},
+		{
+			"IPv6 unicast, ULA source, link-local peer",
+			ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.MustParseAddr("fd00::1"), Peers: []netip.Addr{netip.MustParseAddr("fe80::2")}},
+			[]netip.Addr{netip.MustParseAddr("fe80::2")},
+		},
+		{"IPv6 unicast, mapped source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.MustParseAddr("::ffff:198.18.0.1"), Peers: []netip.Addr{netip.MustParseAddr("2001:db8::2")}}, nil},
+		{"IPv6 unicast, unspecified source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.IPv6Unspecified(), Peers: []netip.Addr{netip.MustParseAddr("2001:db8::2")}}, nil},
+		{"IPv6 unicast, loopback source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: netip.IPv6Loopback(), Peers: []netip.Addr{netip.MustParseAddr("2001:db8::2")}}, nil},
+		{"IPv6 unicast, multicast source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: GroupIPv6, Peers: []netip.Addr{netip.MustParseAddr("2001:db8::2")}}, nil},
+		{"IPv6 unicast, IPv4 source", ConnConfig{Interface: sockTestIfi, Family: 6, Source: v4, Peers: []netip.Addr{netip.MustParseAddr("2001:db8::2")}}, nil},
 		{"IPv4 multicast source", ConnConfig{Interface: sockTestIfi, Family: 4, Source: GroupIPv4}, nil},
 		{"peer of other family", ConnConfig{Interface: sockTestIfi, Family: 4, Source: v4, Peers: []netip.Addr{ll}}, nil},
 		{"multicast peer", ConnConfig{Interface: sockTestIfi, Family: 6, Source: ll, Peers: []netip.Addr{GroupIPv6}}, nil},
@@ -108,6 +128,66 @@ func TestConnWriteTo(t *testing.T) {
 	d[0] = netip.Addr{}
 	if c.Destinations()[0] != peer {
 		t.Fatal("Destinations returned the Conn's own slice")
+	}
+}
+
+// sockErrs fails each write with the next of errs, then succeeds.
+type sockErrs struct {
+	sockCapture
+	errs  []error
+	tries int
+}
+
+func (s *sockErrs) write(b []byte, src, dst netip.Addr, ifindex int) error {
+	s.tries++
+	if len(s.errs) > 0 {
+		err := s.errs[0]
+		s.errs = s.errs[1:]
+		if err != nil {
+			return err
+		}
+	}
+	return s.sockCapture.write(b, src, dst, ifindex)
+}
+
+// TestConnWriteToENETDOWN: after a link flap the first send reports the
+// ENETDOWN left pending on the socket; WriteTo sends again once, at once,
+// and only for ENETDOWN.
+func TestConnWriteToENETDOWN(t *testing.T) {
+	src, peer := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	msg := []byte{0x31, 0x33, 0x64, 0x00, 0x00, 0x64, 0, 0}
+	enetdown := &net.OpError{Op: "write", Net: "ip6:112", Err: os.NewSyscallError("sendmsg", syscall.ENETDOWN)}
+	tests := []struct {
+		name   string
+		errs   []error
+		tries  int
+		sent   int
+		wantIs error // nil: success
+	}{
+		{"success", nil, 1, 1, nil},
+		{"pending ENETDOWN, then sent", []error{enetdown}, 2, 1, nil},
+		{"bare errno", []error{syscall.ENETDOWN}, 2, 1, nil},
+		{"link really down", []error{enetdown, enetdown}, 2, 0, syscall.ENETDOWN},
+		{"other errors are not retried", []error{syscall.ENETUNREACH}, 1, 0, syscall.ENETUNREACH},
+		{"EADDRNOTAVAIL is not retried", []error{syscall.EADDRNOTAVAIL}, 1, 0, syscall.EADDRNOTAVAIL},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &sockErrs{errs: tt.errs}
+			c := &Conn{ifindex: 4, src: src, dsts: []netip.Addr{peer}, c: s}
+			err := c.WriteTo(msg, peer)
+			if tt.wantIs == nil && err != nil || tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
+				t.Fatalf("WriteTo: %v, want %v", err, tt.wantIs)
+			}
+			if s.tries != tt.tries || len(s.writes) != tt.sent {
+				t.Fatalf("%d sends tried, %d sent; want %d and %d", s.tries, len(s.writes), tt.tries, tt.sent)
+			}
+			for _, w := range s.writes {
+				if w.src != src || w.dst != peer || string(w.b) != string(msg) {
+					t.Fatalf("sent %+v", w)
+				}
+			}
+		})
 	}
 }
 

@@ -77,6 +77,7 @@ func fields(a Advertisement) []string {
 		fmt.Sprintf("Priority: %d", a.Priority),
 		fmt.Sprintf("Interval: %v", a.Interval),
 		fmt.Sprintf("AuthType: %d", a.AuthType),
+		fmt.Sprintf("AuthData: %x", a.AuthData),
 		fmt.Sprintf("Addresses: %d (nil: %t)", len(a.Addresses), a.Addresses == nil),
 	}
 	for i, addr := range a.Addresses {
