@@ -24,7 +24,7 @@ const AddrProto = 112
 var (
 	// ErrInvalidAddr is returned for an invalid, zoned or IPv4-mapped address.
 	ErrInvalidAddr = errors.New("netlink: invalid address")
-	// ErrNoLink is returned when no link has the given index.
+	// ErrNoLink is returned when no link has the given index or name.
 	ErrNoLink = errors.New("netlink: link not found")
 )
 
@@ -37,6 +37,9 @@ type LinkState struct {
 	Up           bool
 	Name         string
 	HardwareAddr net.HardwareAddr
+	// Index is the link's ifindex. A link deleted and created again under
+	// the same name has a new one.
+	Index int
 }
 
 // UpdateKind says what an Update reports.
@@ -47,6 +50,14 @@ const (
 	LinkChanged UpdateKind = iota + 1 // Link holds the new state
 	AddrRemoved                       // Addr was removed from the link
 	AddrAdded                         // Addr was added to the link
+	// LinkAdded (WatchName only): a link of the watched name appeared, or
+	// replaced the one watched. Link holds its state, with its new Index,
+	// and Prefixes its addresses.
+	LinkAdded
+	// LinkDeleted (WatchName only): no link has the watched name any more
+	// (deleted, renamed, or moved to another namespace). Link holds the
+	// name and the Index it had, Up false.
+	LinkDeleted
 )
 
 func (k UpdateKind) String() string {
@@ -57,6 +68,10 @@ func (k UpdateKind) String() string {
 		return "addr-removed"
 	case AddrAdded:
 		return "addr-added"
+	case LinkAdded:
+		return "link-added"
+	case LinkDeleted:
+		return "link-deleted"
 	default:
 		return fmt.Sprintf("UpdateKind(%d)", int(k))
 	}
@@ -65,8 +80,12 @@ func (k UpdateKind) String() string {
 // An Update is one change on a watched link.
 type Update struct {
 	Kind UpdateKind
-	Link LinkState  // for LinkChanged
+	Link LinkState  // for LinkChanged, LinkAdded, LinkDeleted
 	Addr netip.Addr // for AddrRemoved and AddrAdded
+	// Prefixes are the link's addresses, for LinkAdded and for the first
+	// Update of WatchName (read just after the link event, so none that
+	// raced it is missed).
+	Prefixes []netip.Prefix
 }
 
 // ifaddr is one address as rtnetlink carries it (struct ifaddrmsg plus the
@@ -76,20 +95,25 @@ type ifaddr struct {
 	Prefix netip.Prefix
 	Flags  uint32 // IFA_F_*
 	Proto  uint8  // IFA_PROTO
+	// Deprecated sends IFA_CACHEINFO with preferred lifetime 0 and valid
+	// lifetime forever (RFC 4862 §5.5.4: a deprecated address).
+	Deprecated bool
 }
 
 // rtnl is the kernel boundary. The real one is sysRTNL; tests use fakes.
 type rtnl interface {
-	addrAdd(a ifaddr) error         // RTM_NEWADDR with NLM_F_CREATE|NLM_F_EXCL
-	addrDel(a ifaddr) error         // RTM_DELADDR
-	addrList() ([]ifaddr, error)    // RTM_GETADDR dump, all links
-	link(ifindex int) (link, error) // RTM_GETLINK
+	addrAdd(a ifaddr) error               // RTM_NEWADDR with NLM_F_CREATE|NLM_F_EXCL
+	addrDel(a ifaddr) error               // RTM_DELADDR
+	addrList() ([]ifaddr, error)          // RTM_GETADDR dump, all links
+	link(ifindex int) (link, error)       // RTM_GETLINK
+	linkByName(name string) (link, error) // RTM_GETLINK by IFLA_IFNAME
 	subscribe(done <-chan struct{}, links chan<- linkEvent, addrs chan<- addrEvent) error
 	close() error
 }
 
 // link is the subset of a link's attributes that LinkState derives from.
 type link struct {
+	Index     int
 	Name      string
 	HW        net.HardwareAddr
 	Flags     uint32 // IFF_*, as in ifinfomsg.ifi_flags
@@ -143,9 +167,17 @@ func vipPrefix(addr netip.Addr) (netip.Prefix, error) {
 }
 
 // AddVIP adds addr to the link as a host address (/32 or /128) marked with
-// AddrProto. An IPv6 VIP skips duplicate address detection (IFA_F_NODAD):
-// RFC 9568 §8.2 has the backup answer nothing for it, and the VIP must serve
-// at once. An address that is already present counts as success.
+// AddrProto. An address that is already present counts as success (and keeps
+// the flags and lifetimes it has).
+//
+// An IPv6 VIP skips duplicate address detection (IFA_F_NODAD): RFC 9568 §8.2
+// has the backup answer nothing for it, and the VIP must serve at once. It is
+// also deprecated from the start: preferred lifetime 0, valid lifetime
+// forever (IFA_CACHEINFO; RFC 4862 §5.5.4). It receives and answers as any
+// address, but source address selection avoids it (RFC 6724 §5, rule 3), so
+// outgoing connections (etcd, kubelet) leave from the host's own address and
+// do not break when the VIP moves. `ip -6 addr` shows it "deprecated" with
+// "preferred_lft 0sec". An IPv4 VIP has no such mechanism and is added plain.
 func (h *Handle) AddVIP(ifindex int, addr netip.Addr) error {
 	p, err := vipPrefix(addr)
 	if err != nil {
@@ -154,6 +186,7 @@ func (h *Handle) AddVIP(ifindex int, addr netip.Addr) error {
 	a := ifaddr{Index: ifindex, Prefix: p, Proto: AddrProto}
 	if addr.Is6() {
 		a.Flags = unix.IFA_F_NODAD
+		a.Deprecated = true
 	}
 	if err := h.rt.addrAdd(a); err != nil && !errors.Is(err, unix.EEXIST) {
 		return fmt.Errorf("netlink: add %s to link %d: %w", p, ifindex, linkErr(err))
@@ -237,6 +270,7 @@ func (h *Handle) Link(ifindex int) (LinkState, error) {
 	if err != nil {
 		return LinkState{}, fmt.Errorf("netlink: link %d: %w", ifindex, linkErr(err))
 	}
+	l.Index = ifindex
 	return l.state(), nil
 }
 
@@ -251,7 +285,7 @@ func (l link) state() LinkState {
 	default:
 		ok = false
 	}
-	return LinkState{Up: ok, Name: l.Name, HardwareAddr: l.HW}
+	return LinkState{Up: ok, Name: l.Name, HardwareAddr: l.HW, Index: l.Index}
 }
 
 // linkErr maps "no such link" errnos to ErrNoLink, keeping the errno.
@@ -313,6 +347,7 @@ func (h *Handle) Watch(ctx context.Context, ifindex int) (<-chan Update, error) 
 				if e.Index != ifindex {
 					continue
 				}
+				e.Link.Index = e.Index
 				s := e.Link.state()
 				if e.Deleted {
 					s.Up = false
@@ -340,7 +375,7 @@ func (h *Handle) Watch(ctx context.Context, ifindex int) (<-chan Update, error) 
 }
 
 func (s LinkState) equal(o LinkState) bool {
-	return s.Up == o.Up && s.Name == o.Name && string(s.HardwareAddr) == string(o.HardwareAddr)
+	return s.Up == o.Up && s.Name == o.Name && string(s.HardwareAddr) == string(o.HardwareAddr) && s.Index == o.Index
 }
 
 // drain empties both channels until their senders close them.

@@ -19,7 +19,12 @@ func (noopRTNL) addrAdd(ifaddr) error        { return nil }
 func (noopRTNL) addrDel(ifaddr) error        { return nil }
 func (noopRTNL) addrList() ([]ifaddr, error) { return nil, nil }
 func (noopRTNL) link(int) (link, error)      { return upLink, nil }
-func (noopRTNL) close() error                { return nil }
+func (noopRTNL) linkByName(string) (link, error) {
+	l := upLink
+	l.Index = 2
+	return l, nil
+}
+func (noopRTNL) close() error { return nil }
 func (noopRTNL) subscribe(<-chan struct{}, chan<- linkEvent, chan<- addrEvent) error {
 	return nil
 }
@@ -51,9 +56,9 @@ func TestAddVIP(t *testing.T) {
 			want: ifaddr{Index: 7, Prefix: netip.MustParsePrefix("198.18.0.10/32"), Proto: AddrProto},
 		},
 		{
-			name: "IPv6 /128, marked, no DAD",
+			name: "IPv6 /128, marked, no DAD, deprecated",
 			addr: netip.MustParseAddr("2001:db8::10"),
-			want: ifaddr{Index: 7, Prefix: netip.MustParsePrefix("2001:db8::10/128"), Flags: unix.IFA_F_NODAD, Proto: AddrProto},
+			want: ifaddr{Index: 7, Prefix: netip.MustParsePrefix("2001:db8::10/128"), Flags: unix.IFA_F_NODAD, Proto: AddrProto, Deprecated: true},
 		},
 	}
 	for _, tt := range tests {
@@ -390,5 +395,18 @@ func TestParseIfaddr(t *testing.T) {
 				t.Fatalf("parseIfaddr = %+v, %v; want %+v, %v", got, ok, tt.want, tt.ok)
 			}
 		})
+	}
+}
+
+// TestCacheInfoDeprecated: struct ifa_cacheinfo with ifa_prefered 0 and
+// ifa_valid INFINITY_LIFE_TIME, in host order.
+func TestCacheInfoDeprecated(t *testing.T) {
+	ne := func(v uint32) []byte { b := make([]byte, 4); nativePut(b, v); return b }
+	var want []byte
+	for _, v := range []uint32{0, 0xFFFFFFFF, 0, 0} { // prefered, valid, cstamp, tstamp
+		want = append(want, ne(v)...)
+	}
+	if got := cacheInfoDeprecated(); string(got) != string(want) {
+		t.Fatalf("IFA_CACHEINFO = % x, want % x", got, want)
 	}
 }

@@ -108,8 +108,24 @@ func (r *sysRTNL) addrAdd(a ifaddr) error {
 	if a.Proto != 0 {
 		req.AddData(nl.NewRtAttr(ifaProto, nl.Uint8Attr(a.Proto)))
 	}
+	if a.Deprecated {
+		req.AddData(nl.NewRtAttr(unix.IFA_CACHEINFO, cacheInfoDeprecated()))
+	}
 	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
 	return err
+}
+
+// infinityLifeTime is INFINITY_LIFE_TIME of net/ipv6/addrconf.c: forever.
+const infinityLifeTime = 0xFFFFFFFF
+
+// cacheInfoDeprecated is struct ifa_cacheinfo for RTM_NEWADDR with
+// ifa_prefered 0 and ifa_valid forever; the kernel ignores cstamp and tstamp
+// on requests.
+func cacheInfoDeprecated() []byte {
+	ci := nl.IfaCacheInfo{}
+	ci.Prefered = 0
+	ci.Valid = infinityLifeTime
+	return ci.Serialize()
 }
 
 func (r *sysRTNL) addrDel(a ifaddr) error {
@@ -198,8 +214,17 @@ func (r *sysRTNL) link(ifindex int) (link, error) {
 	return fromAttrs(l.Attrs()), nil
 }
 
+func (r *sysRTNL) linkByName(name string) (link, error) {
+	l, err := r.h.LinkByName(name)
+	if err != nil {
+		return link{}, err
+	}
+	return fromAttrs(l.Attrs()), nil
+}
+
 func fromAttrs(at *vnl.LinkAttrs) link {
 	return link{
+		Index:     at.Index,
 		Name:      at.Name,
 		HW:        at.HardwareAddr,
 		Flags:     at.RawFlags,
