@@ -16,17 +16,25 @@ import (
 // Defaults an operator gets without saying anything.
 const (
 	DefaultControlSocket    = control.DefaultSocket
+	DefaultStateDir         = "/var/lib/vipd"
 	DefaultAdvertInterval   = time.Second
 	DefaultVersion          = 3
 	DefaultAnnounceCount    = 5
 	DefaultAnnounceInterval = time.Second
 	ChecksumPseudoHeader    = "pseudo-header"
 	ChecksumMessageOnly     = "message-only"
+	// DefaultCheckWeight is the penalty of a check whose weight is not given.
+	DefaultCheckWeight = health.DefaultAPIServerWeight
+	// MaxAuthPass is the length of the VRRPv2 authentication data field
+	// (RFC 2338 §5.3.10: 8 octets).
+	MaxAuthPass = 8
 )
 
 // Config is the whole validated configuration of one vipd process.
 type Config struct {
 	ControlSocket string
+	// StateDir holds vipd's lock and the state it persists across restarts.
+	StateDir string
 	// MetricsAddress serves /metrics and /healthz; empty disables it.
 	MetricsAddress string
 	LogFormat      string // "text" or "json"
@@ -60,9 +68,19 @@ type Instance struct {
 	AnnounceCount    int           // gratuitous ARP / NA rounds on takeover
 	AnnounceInterval time.Duration // between rounds
 	AnnounceRefresh  time.Duration // periodic re-announcement while Master; 0 is off
+	// AuthPass is the VRRPv2 simple text password (RFC 2338 §5.3.6.1, keepalived's
+	// auth_type PASS), 1–8 bytes; empty is no authentication. VRRPv3 has none.
+	AuthPass string
 	// Notify runs on every state change, with VIPD_* variables in its environment.
 	Notify []string
-	Checks []Check
+	// NotifyMaster, NotifyBackup, NotifyFault and NotifyStop run on entering that
+	// state (keepalived's notify_master and friends), with the same environment;
+	// NotifyStop when the instance stops. Notify runs as well.
+	NotifyMaster []string
+	NotifyBackup []string
+	NotifyFault  []string
+	NotifyStop   []string
+	Checks       []Check
 
 	// field names a field as the operator wrote it; set by the flag and file loaders.
 	field func(key string) string
@@ -72,16 +90,32 @@ type Instance struct {
 
 // Check configures one health check of an instance.
 type Check struct {
-	Name     string
-	Kind     string // "https", "http", "tcp" or "exec"
-	Target   string // URL or host:port
-	Command  []string
-	CAFile   string
-	Interval time.Duration
-	Timeout  time.Duration
-	Rise     int
-	Fall     int
-	Weight   int
+	Name    string
+	Kind    string // "https", "http", "tcp", "exec" or "interface"
+	Target  string // URL, host:port, or the interface name
+	Command []string
+	// CAFile verifies the server of an https check; CertFile and KeyFile are the
+	// client certificate it presents (both or neither); ServerName is the name
+	// the server's certificate is verified against.
+	CAFile     string
+	CertFile   string
+	KeyFile    string
+	ServerName string
+	Interval   time.Duration
+	Timeout    time.Duration
+	Rise       int
+	Fall       int
+	// Weight is the priority taken off while the check fails; 0 is
+	// DefaultCheckWeight, unless Fault is set.
+	Weight int
+	// Fault is set when the operator wrote weight 0 (or tracks an interface
+	// without a weight): while the check fails the instance goes to FAULT, as
+	// keepalived's vrrp_script and track_interface with weight 0 do.
+	Fault bool
+
+	// field names the check as the operator wrote it, such as --track-tcp or
+	// instances[0].checks[1]; set by the loaders.
+	field string
 }
 
 // Family returns 4 or 6: the family the election runs over.
@@ -131,6 +165,9 @@ func (c *Config) Validate() error {
 	if c.ControlSocket == "" {
 		return fieldErr("--control-socket", "give a path such as "+DefaultControlSocket, "empty path")
 	}
+	if !filepath.IsAbs(c.StateDir) {
+		return fieldErr("--state-dir", "give an absolute path such as "+DefaultStateDir, "%q is not an absolute path", c.StateDir)
+	}
 	names := map[string]bool{}
 	type key struct {
 		ifname string
@@ -138,6 +175,7 @@ func (c *Config) Validate() error {
 		vrid   int
 	}
 	seen := map[key]string{}
+	vips := map[netip.Addr]string{}
 	for i := range c.Instances {
 		in := &c.Instances[i]
 		if err := in.validate(); err != nil {
@@ -153,6 +191,14 @@ func (c *Config) Validate() error {
 				"VRID %d on %s is already used by instance %q", in.VRID, in.Interface, other)
 		}
 		seen[k] = in.Name
+		for _, v := range in.VIPs {
+			// Two elections over one address put it on two hosts at once.
+			if other, ok := vips[v]; ok {
+				return fieldErr(in.Field("vip"), "give each VIP to one instance only",
+					"%v is a VIP of both instance %q and instance %q", v, other, in.Name)
+			}
+			vips[v] = in.Name
+		}
 	}
 	return nil
 }
@@ -207,27 +253,8 @@ func (in *Instance) validate() error {
 		return fieldErr(in.Field("vrrp-version"), "use 3 (RFC 9568) or 2 (RFC 3768)", "%d is not a VRRP version", in.Version)
 	}
 	fam := in.Family()
-	for _, p := range in.Peers {
-		if !p.IsValid() || p.IsUnspecified() || p.IsMulticast() {
-			return fieldErr(in.Field("peer"), "give each peer's unicast address", "%v is not a unicast address", p)
-		}
-		if (p.Is6()) != (fam == 6) {
-			return fieldErr(in.Field("peer"), fmt.Sprintf("the election runs over IPv%d (the family of the first VIP): list IPv%d peers", fam, fam), "%v is of the other family", p)
-		}
-		if fam == 6 && !p.IsLinkLocalUnicast() && in.Source.IsValid() && in.Source.IsLinkLocalUnicast() {
-			// fine: a global peer address with a link-local source works on one link
-		}
-	}
-	if slices.Contains(in.Peers, in.Source) && in.Source.IsValid() {
-		return fieldErr(in.Field("peer"), "list the other routers, not this one", "%v is this host's --source", in.Source)
-	}
-	if in.Source.IsValid() {
-		if (in.Source.Is6()) != (fam == 6) {
-			return fieldErr(in.Field("source"), fmt.Sprintf("the election runs over IPv%d: give an IPv%d source", fam, fam), "%v is of the other family", in.Source)
-		}
-		if fam == 6 && !in.Source.IsLinkLocalUnicast() {
-			return fieldErr(in.Field("source"), "VRRP over IPv6 is sent from a link-local address (RFC 9568 §5.1.2.1): omit --source or give the fe80:: address", "%v is not link-local", in.Source)
-		}
+	if err := in.validateAddresses(fam); err != nil {
+		return err
 	}
 	if in.PreemptDelay < 0 || in.PreemptDelay > time.Hour {
 		return fieldErr(in.Field("preempt-delay"), "use 0s to 1h", "%v is out of range", in.PreemptDelay)
@@ -240,8 +267,10 @@ func (in *Instance) validate() error {
 	default:
 		return fieldErr(in.Field("checksum"), fmt.Sprintf("use %q (keepalived, FRR) or %q (RFC 9568 text)", ChecksumPseudoHeader, ChecksumMessageOnly), "%q is not a checksum form", in.Checksum)
 	}
-	if in.AnnounceCount < 0 || in.AnnounceCount > 100 {
-		return fieldErr(in.Field("garp-count"), "use 0 to 100 rounds", "%d is out of range", in.AnnounceCount)
+	if in.AnnounceCount < 1 || in.AnnounceCount > 100 {
+		// A takeover that tells no neighbour leaves clients on the old master's MAC
+		// until their ARP / neighbour entries expire.
+		return fieldErr(in.Field("garp-count"), "use 1 to 100 rounds: a takeover must tell the neighbours", "%d is out of range", in.AnnounceCount)
 	}
 	if in.AnnounceInterval < 10*time.Millisecond || in.AnnounceInterval > time.Minute {
 		return fieldErr(in.Field("garp-interval"), "use 10ms to 1m", "%v is out of range", in.AnnounceInterval)
@@ -249,8 +278,17 @@ func (in *Instance) validate() error {
 	if in.AnnounceRefresh != 0 && (in.AnnounceRefresh < time.Second || in.AnnounceRefresh > 24*time.Hour) {
 		return fieldErr(in.Field("garp-refresh"), "use 0 (off) or 1s to 24h", "%v is out of range", in.AnnounceRefresh)
 	}
-	if len(in.Notify) > 0 && strings.TrimSpace(in.Notify[0]) == "" {
-		return fieldErr(in.Field("notify"), "give the path of an executable", "empty command")
+	if err := in.validateAuth(); err != nil {
+		return err
+	}
+	for _, h := range []struct {
+		key string
+		cmd []string
+	}{{"notify", in.Notify}, {"notify-master", in.NotifyMaster}, {"notify-backup", in.NotifyBackup},
+		{"notify-fault", in.NotifyFault}, {"notify-stop", in.NotifyStop}} {
+		if len(h.cmd) > 0 && strings.TrimSpace(h.cmd[0]) == "" {
+			return fieldErr(in.Field(h.key), "give the path of an executable", "empty command")
+		}
 	}
 	for i := range in.Checks {
 		if err := in.Checks[i].validate(in, i); err != nil {
@@ -260,10 +298,100 @@ func (in *Instance) validate() error {
 	return nil
 }
 
+// validateAuth checks the VRRPv2 password. RFC 3768 §5.3.6 dropped authentication
+// but keeps the field for RFC 2338 routers (keepalived's auth_type PASS); RFC 9568
+// §9 has none at all.
+func (in *Instance) validateAuth() error {
+	if in.AuthPass == "" {
+		return nil
+	}
+	if in.Version != 2 {
+		return fieldErr(in.Field("auth-pass"), "drop it, or use --vrrp-version 2 with every router of this VRID", "VRRPv3 has no authentication (RFC 9568 §9)")
+	}
+	if len(in.AuthPass) > MaxAuthPass {
+		return fieldErr(in.Field("auth-pass"), fmt.Sprintf("use at most %d bytes (keepalived silently sends only the first %d: give those)", MaxAuthPass, MaxAuthPass),
+			"%d bytes is too long", len(in.AuthPass))
+	}
+	return nil
+}
+
+// validateAddresses checks --peer and --source against the election's family,
+// and strips a zone that names the instance's own interface.
+func (in *Instance) validateAddresses(fam int) error {
+	var err error
+	for i, p := range in.Peers {
+		if in.Peers[i], err = in.stripZone("peer", p); err != nil {
+			return err
+		}
+		p = in.Peers[i]
+		if !p.IsValid() || p.IsUnspecified() || p.IsMulticast() {
+			return fieldErr(in.Field("peer"), "give each peer's unicast address", "%v is not a unicast address", p)
+		}
+		if (p.Is6()) != (fam == 6) {
+			return fieldErr(in.Field("peer"), fmt.Sprintf("the election runs over IPv%d (the family of the first VIP): list IPv%d peers", fam, fam), "%v is of the other family", p)
+		}
+	}
+	if in.Source, err = in.stripZone("source", in.Source); err != nil {
+		return err
+	}
+	if in.Source.IsValid() && slices.Contains(in.Peers, in.Source) {
+		return fieldErr(in.Field("peer"), "list the other routers, not this one", "%v is this host's --source", in.Source)
+	}
+	if in.Source.IsValid() && (in.Source.Is6()) != (fam == 6) {
+		return fieldErr(in.Field("source"), fmt.Sprintf("the election runs over IPv%d: give an IPv%d source", fam, fam), "%v is of the other family", in.Source)
+	}
+	if fam != 6 {
+		return nil
+	}
+	if len(in.Peers) == 0 {
+		// Multicast: RFC 9568 §5.1.2.1, the source is the link-local address.
+		if in.Source.IsValid() && !in.Source.IsLinkLocalUnicast() {
+			return fieldErr(in.Field("source"), "multicast VRRP over IPv6 is sent from a link-local address (RFC 9568 §5.1.2.1): omit --source or give the fe80:: address", "%v is not link-local", in.Source)
+		}
+		return nil
+	}
+	// Unicast. Every peer accepts adverts only from the addresses it lists as
+	// peers, so the source must be the address of this host that they list: a
+	// link-local source to peers that list global addresses is dropped by all of
+	// them, and each would become Master (split brain). Going beyond RFC 9568
+	// §5.1.2.1 as keepalived's unicast_src_ip does: global peers get a global source.
+	global := 0
+	for _, p := range in.Peers {
+		if !p.IsLinkLocalUnicast() {
+			global++
+		}
+	}
+	switch {
+	case global > 0 && global < len(in.Peers):
+		return fieldErr(in.Field("peer"), "list every peer by its link-local (fe80::) address, or every peer by its global address", "the peers mix link-local and global addresses")
+	case global > 0 && !in.Source.IsValid():
+		return fieldErr(in.Field("source"), "give this host's global address that the peers list as --peer", "the peers are global IPv6 addresses, and adverts sent from the link-local address would be dropped by them")
+	case global > 0 && in.Source.IsLinkLocalUnicast():
+		return fieldErr(in.Field("source"), "give this host's global address that the peers list as --peer", "%v is link-local, but the peers are global IPv6 addresses", in.Source)
+	case global == 0 && in.Source.IsValid() && !in.Source.IsLinkLocalUnicast():
+		return fieldErr(in.Field("source"), "the peers are link-local: give this host's fe80:: address, or omit --source", "%v is not link-local", in.Source)
+	}
+	return nil
+}
+
+// stripZone accepts an IPv6 zone only when it names the instance's interface,
+// where vipd sends anyway, and returns the address without it.
+func (in *Instance) stripZone(key string, a netip.Addr) (netip.Addr, error) {
+	z := a.Zone()
+	if z == "" {
+		return a, nil
+	}
+	if z != in.Interface {
+		return a, fieldErr(in.Field(key), fmt.Sprintf("drop the %%%s zone: vipd sends on the instance's interface", z),
+			"%v names zone %q, but the instance's interface is %q", a, z, in.Interface)
+	}
+	return a.WithZone(""), nil
+}
+
 func (c *Check) validate(in *Instance, i int) error {
-	field := in.Field(fmt.Sprintf("checks[%d]", i))
-	if in.field != nil && strings.HasPrefix(in.field("x"), "--") {
-		field = "--track-" + map[string]string{"https": "apiserver", "http": "apiserver", "tcp": "tcp", "exec": "exec"}[c.Kind]
+	field := c.field
+	if field == "" {
+		field = in.Field(fmt.Sprintf("checks[%d]", i))
 	}
 	switch c.Kind {
 	case "https", "http":
@@ -278,17 +406,32 @@ func (c *Check) validate(in *Instance, i int) error {
 		if len(c.Command) == 0 || c.Command[0] == "" {
 			return fieldErr(field, "give the command to run", "empty command")
 		}
+	case "interface":
+		// The kernel's rule for a device name (dev_valid_name): 1–15 bytes, no
+		// '/', ':' or white space, not "." or "..".
+		if t := c.Target; t == "" || len(t) > 15 || t == "." || t == ".." || strings.ContainsAny(t, "/: \t\n\r\v\f") {
+			return fieldErr(field, "name an interface as `ip link` shows it, such as eth1", "%q is not an interface name", c.Target)
+		}
 	default:
 		return fieldErr(field, "set exactly one of https, http, tcp or exec", "no check kind")
 	}
-	if c.Weight < 0 || c.Weight > 254 {
-		return fieldErr(field+" weight", "use 0–254: the priority lowered while the check fails", "%d is out of range", c.Weight)
+	if c.Fault && c.Weight != 0 {
+		return fieldErr(field+" weight", "weight 0 makes a fault check: set one or the other", "a fault check with weight %d", c.Weight)
+	}
+	if c.Weight < 0 || c.Weight > health.MaxWeight {
+		return fieldErr(field+" weight", "use 1–254: the priority lowered while the check fails (0: go to FAULT while it fails)", "%d is out of range", c.Weight)
 	}
 	if c.Rise < 0 || c.Fall < 0 || c.Rise > 100 || c.Fall > 100 {
 		return fieldErr(field+" rise/fall", "use 1–100 consecutive results", "rise=%d fall=%d is out of range", c.Rise, c.Fall)
 	}
 	if c.Interval < 0 || c.Timeout < 0 {
 		return fieldErr(field+" interval/timeout", "use positive durations", "negative duration")
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		return fieldErr(field+" cert/key", "give both the client certificate and its key, or neither", "only one of them is set")
+	}
+	if c.Kind != "https" && (c.CertFile != "" || c.ServerName != "" || c.CAFile != "") {
+		return fieldErr(field, "ca, cert, key and server-name apply to https checks only: drop them", "set on a %s check", c.Kind)
 	}
 	if err := c.Spec().Validate(); err != nil {
 		return fieldErr(field, "", "%v", err)
@@ -308,6 +451,8 @@ func nameChecks(checks []Check) {
 				c.Name = "apiserver"
 			case "tcp":
 				c.Name = "tcp:" + c.Target
+			case "interface":
+				c.Name = "interface:" + c.Target
 			case "exec":
 				if len(c.Command) > 0 {
 					c.Name = "exec:" + filepath.Base(c.Command[0])
@@ -342,6 +487,10 @@ func (c *Check) Spec() health.Spec {
 	if c.CAFile != "" {
 		s.CAFile = c.CAFile
 	}
+	s.CertFile, s.KeyFile = c.CertFile, c.KeyFile
+	if c.ServerName != "" {
+		s.ServerName = c.ServerName // the operator's name wins over the apiserver default
+	}
 	if c.Interval != 0 {
 		s.Interval = c.Interval
 	}
@@ -358,6 +507,9 @@ func (c *Check) Spec() health.Spec {
 	}
 	if c.Weight != 0 {
 		s.Weight = c.Weight
+	}
+	if c.Fault {
+		s.Fault, s.Weight = true, 0 // FAULT while down; no penalty
 	}
 	return s.WithDefaults()
 }

@@ -17,6 +17,7 @@ import (
 // fileConfig is the YAML config file. Unknown keys are errors.
 type fileConfig struct {
 	ControlSocket  *string        `json:"controlSocket"`
+	StateDir       *string        `json:"stateDir"`
 	MetricsAddress *string        `json:"metricsAddress"`
 	LogFormat      *string        `json:"logFormat"`
 	LogLevel       *string        `json:"logLevel"`
@@ -37,8 +38,23 @@ type fileInstance struct {
 	PreemptDelay   *duration   `json:"preemptDelay"`
 	Checksum       string      `json:"checksum"`
 	GARP           *fileGARP   `json:"garp"`
-	Notify         []string    `json:"notify"`
+	AuthType       string      `json:"authType"`
+	AuthPass       *string     `json:"authPass"`
+	Notify         command     `json:"notify"`
+	NotifyMaster   command     `json:"notifyMaster"`
+	NotifyBackup   command     `json:"notifyBackup"`
+	NotifyFault    command     `json:"notifyFault"`
+	NotifyStop     command     `json:"notifyStop"`
 	Checks         []fileCheck `json:"checks"`
+	// TrackInterfaces become checks of kind "interface".
+	TrackInterfaces []fileTrackInterface `json:"trackInterfaces"`
+}
+
+type fileTrackInterface struct {
+	Interface string `json:"interface"`
+	Name      string `json:"name"`
+	// Weight omitted (or 0): the instance goes to FAULT while the link is down.
+	Weight *int `json:"weight"`
 }
 
 type fileGARP struct {
@@ -48,17 +64,38 @@ type fileGARP struct {
 }
 
 type fileCheck struct {
-	Name     string   `json:"name"`
-	HTTPS    string   `json:"https"`
-	HTTP     string   `json:"http"`
-	TCP      string   `json:"tcp"`
-	Exec     []string `json:"exec"`
-	CAFile   string   `json:"caFile"`
-	Interval duration `json:"interval"`
-	Timeout  duration `json:"timeout"`
-	Rise     int      `json:"rise"`
-	Fall     int      `json:"fall"`
-	Weight   int      `json:"weight"`
+	Name       string   `json:"name"`
+	HTTPS      string   `json:"https"`
+	HTTP       string   `json:"http"`
+	TCP        string   `json:"tcp"`
+	Exec       []string `json:"exec"`
+	CAFile     string   `json:"caFile"`
+	Cert       string   `json:"cert"`
+	Key        string   `json:"key"`
+	ServerName string   `json:"serverName"`
+	Interval   duration `json:"interval"`
+	Timeout    duration `json:"timeout"`
+	Rise       int      `json:"rise"`
+	Fall       int      `json:"fall"`
+	// Weight omitted: DefaultCheckWeight; 0: a fault check.
+	Weight *int `json:"weight"`
+}
+
+// command is a command line: a list (argv), or a string split on spaces.
+type command []string
+
+func (c *command) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*c = commandLine(s)
+		return nil
+	}
+	var l []string
+	if err := json.Unmarshal(b, &l); err != nil {
+		return fmt.Errorf("write a command as a list, such as [/usr/local/bin/hook, arg], or as one string")
+	}
+	*c = l
+	return nil
 }
 
 // duration reads "1s", "500ms" and the like.
@@ -237,6 +274,7 @@ func (fc *fileConfig) apply(cfg *Config, fs *pflag.FlagSet) {
 		}
 	}
 	setString("control-socket", &cfg.ControlSocket, fc.ControlSocket)
+	setString("state-dir", &cfg.StateDir, fc.StateDir)
 	setString("metrics-address", &cfg.MetricsAddress, fc.MetricsAddress)
 	setString("log-format", &cfg.LogFormat, fc.LogFormat)
 	setString("log-level", &cfg.LogLevel, fc.LogLevel)
@@ -261,6 +299,10 @@ func (fi *fileInstance) instance(i int) Instance {
 		AnnounceCount:    DefaultAnnounceCount,
 		AnnounceInterval: DefaultAnnounceInterval,
 		Notify:           fi.Notify,
+		NotifyMaster:     fi.NotifyMaster,
+		NotifyBackup:     fi.NotifyBackup,
+		NotifyFault:      fi.NotifyFault,
+		NotifyStop:       fi.NotifyStop,
 		field:            func(key string) string { return prefix + fileKey(key) },
 	}
 	if in.Name == "" {
@@ -300,9 +342,14 @@ func (fi *fileInstance) instance(i int) Instance {
 	if fi.Source != "" {
 		in.Source = fileAddrs(&in, "source", []string{fi.Source})[0]
 	}
-	for _, fc := range fi.Checks {
-		c := Check{Name: fc.Name, CAFile: fc.CAFile, Interval: time.Duration(fc.Interval),
-			Timeout: time.Duration(fc.Timeout), Rise: fc.Rise, Fall: fc.Fall, Weight: fc.Weight}
+	fi.auth(&in)
+	for j, fc := range fi.Checks {
+		c := Check{Name: fc.Name, CAFile: fc.CAFile, CertFile: fc.Cert, KeyFile: fc.Key, ServerName: fc.ServerName,
+			Interval: time.Duration(fc.Interval), Timeout: time.Duration(fc.Timeout), Rise: fc.Rise, Fall: fc.Fall,
+			field: fmt.Sprintf("%schecks[%d]", prefix, j)}
+		if fc.Weight != nil {
+			c.Weight, c.Fault = *fc.Weight, *fc.Weight == 0
+		}
 		switch {
 		case fc.HTTPS != "":
 			c.Kind, c.Target = "https", fc.HTTPS
@@ -315,8 +362,44 @@ func (fi *fileInstance) instance(i int) Instance {
 		}
 		in.Checks = append(in.Checks, c)
 	}
+	for j, ti := range fi.TrackInterfaces {
+		// keepalived: track_interface without a weight faults the instance.
+		c := Check{Name: ti.Name, Kind: "interface", Target: ti.Interface, Fault: true,
+			field: fmt.Sprintf("%strackInterfaces[%d]", prefix, j)}
+		if ti.Weight != nil && *ti.Weight != 0 {
+			c.Weight, c.Fault = *ti.Weight, false
+		}
+		in.Checks = append(in.Checks, c)
+	}
 	nameChecks(in.Checks)
 	return in
+}
+
+// auth reads authType and authPass. Only PASS exists in vipd: IPsec AH
+// (RFC 2338 §5.3.6.2) was dropped by RFC 3768 and never interoperated.
+func (fi *fileInstance) auth(in *Instance) {
+	fail := func(err error) {
+		if in.parseErr == nil {
+			in.parseErr = err
+		}
+	}
+	switch strings.ToLower(fi.AuthType) {
+	case "", "pass":
+	case "ah":
+		fail(fieldErr(in.Field("authType"), "drop authentication on every router of this VRID, or use PASS with authPass", "IPsec AH authentication is not supported"))
+	default:
+		fail(fieldErr(in.Field("authType"), "use pass (with authPass), or drop it", "%q is not an authentication type", fi.AuthType))
+	}
+	if fi.AuthPass == nil {
+		if fi.AuthType != "" {
+			fail(fieldErr(in.Field("authPass"), "give the password of 1–8 bytes", "authType pass without authPass"))
+		}
+		return
+	}
+	if *fi.AuthPass == "" {
+		fail(fieldErr(in.Field("authPass"), "give 1–8 bytes, or drop the key for no authentication", "empty password"))
+	}
+	in.AuthPass = *fi.AuthPass
 }
 
 // fileAddrs parses addresses; a bad one becomes the invalid address, which

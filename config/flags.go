@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,6 +23,7 @@ type Flags struct {
 
 	configFile     string
 	controlSocket  string
+	stateDir       string
 	metricsAddress string
 	logFormat      string
 	logLevel       string
@@ -41,22 +43,30 @@ type Flags struct {
 	announceCount    int
 	announceInterval time.Duration
 	announceRefresh  time.Duration
+	authPass         string
 	notify           string
+	notifyMaster     string
+	notifyBackup     string
+	notifyFault      string
+	notifyStop       string
 	trackAPIServer   []string
 	trackTCP         []string
 	trackExec        []string
+	trackInterface   []string
 }
 
 // instanceFlags are the flags that describe an instance; they conflict with --config.
 var instanceFlags = []string{"name", "interface", "vip", "vrid", "priority", "advert-interval",
 	"vrrp-version", "peer", "source", "preempt", "preempt-delay", "checksum", "garp-count",
-	"garp-interval", "garp-refresh", "notify", "track-apiserver", "track-tcp", "track-exec"}
+	"garp-interval", "garp-refresh", "auth-pass", "notify", "notify-master", "notify-backup", "notify-fault",
+	"notify-stop", "track-apiserver", "track-tcp", "track-exec", "track-interface"}
 
 // NewFlags defines vipd's flags on fs.
 func NewFlags(fs *pflag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
 	fs.StringVar(&f.configFile, "config", "", "YAML file describing one or more instances (instead of the instance flags)")
 	fs.StringVar(&f.controlSocket, "control-socket", DefaultControlSocket, "unix socket that vipctl reads status from")
+	fs.StringVar(&f.stateDir, "state-dir", DefaultStateDir, "directory for vipd's lock and the state it keeps across restarts")
 	fs.StringVar(&f.metricsAddress, "metrics-address", "", "address serving /metrics and /healthz, such as 127.0.0.1:9440 (empty: off)")
 	fs.StringVar(&f.logFormat, "log-format", "text", `log format: "text" or "json"`)
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -76,10 +86,16 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 	fs.IntVar(&f.announceCount, "garp-count", DefaultAnnounceCount, "gratuitous ARP / unsolicited NA rounds on takeover")
 	fs.DurationVar(&f.announceInterval, "garp-interval", DefaultAnnounceInterval, "time between announcement rounds")
 	fs.DurationVar(&f.announceRefresh, "garp-refresh", 0, "re-announce the VIPs this often while master (0: off)")
+	fs.StringVar(&f.authPass, "auth-pass", "", "VRRPv2 only: simple text password of 1–8 bytes (keepalived's auth_type PASS); VRRPv3 has no authentication")
 	fs.StringVar(&f.notify, "notify", "", "command run on every state change (split on spaces; VIPD_* environment variables describe the change)")
+	fs.StringVar(&f.notifyMaster, "notify-master", "", "command run on becoming master (split on spaces), as well as --notify")
+	fs.StringVar(&f.notifyBackup, "notify-backup", "", "command run on becoming backup (split on spaces), as well as --notify")
+	fs.StringVar(&f.notifyFault, "notify-fault", "", "command run on entering FAULT (split on spaces), as well as --notify")
+	fs.StringVar(&f.notifyStop, "notify-stop", "", "command run when the instance stops (split on spaces), as well as --notify")
 	fs.StringArrayVar(&f.trackAPIServer, "track-apiserver", nil, "track a kube-apiserver readiness URL, such as https://127.0.0.1:6443/readyz[,weight=50,...]")
 	fs.StringArrayVar(&f.trackTCP, "track-tcp", nil, "track a TCP connect to HOST:PORT[,weight=N,interval=D,timeout=D,rise=N,fall=N,name=S]")
 	fs.StringArrayVar(&f.trackExec, "track-exec", nil, `track a command's exit status: "CMD ARG..."[,weight=N,...] (no commas in the command; use --config for more)`)
+	fs.StringArrayVar(&f.trackInterface, "track-interface", nil, "track an interface's link: IF[,weight=N]; without a weight (or with weight=0) the instance goes to FAULT while it is down")
 	return f
 }
 
@@ -88,6 +104,7 @@ func NewFlags(fs *pflag.FlagSet) *Flags {
 func (f *Flags) Config() (*Config, error) {
 	cfg := &Config{
 		ControlSocket:  f.controlSocket,
+		StateDir:       f.stateDir,
 		MetricsAddress: f.metricsAddress,
 		LogFormat:      f.logFormat,
 		LogLevel:       f.logLevel,
@@ -145,6 +162,7 @@ func (f *Flags) instance() (Instance, error) {
 		AnnounceCount:    f.announceCount,
 		AnnounceInterval: f.announceInterval,
 		AnnounceRefresh:  f.announceRefresh,
+		AuthPass:         f.authPass,
 		field:            flagName,
 	}
 	if in.Name == "" {
@@ -162,32 +180,41 @@ func (f *Flags) instance() (Instance, error) {
 			return in, err
 		}
 	}
-	if f.notify != "" {
-		in.Notify = strings.Fields(f.notify)
+	if f.fs.Changed("auth-pass") && f.authPass == "" {
+		return in, fieldErr("--auth-pass", "give 1–8 bytes, or drop the flag for no authentication", "empty password")
 	}
-	for _, spec := range f.trackAPIServer {
-		c, err := parseCheckFlag("--track-apiserver", "https", spec)
-		if err != nil {
-			return in, err
+	in.Notify = commandLine(f.notify)
+	in.NotifyMaster = commandLine(f.notifyMaster)
+	in.NotifyBackup = commandLine(f.notifyBackup)
+	in.NotifyFault = commandLine(f.notifyFault)
+	in.NotifyStop = commandLine(f.notifyStop)
+	for _, t := range []struct {
+		flag, kind string
+		specs      []string
+	}{
+		{"--track-apiserver", "https", f.trackAPIServer},
+		{"--track-tcp", "tcp", f.trackTCP},
+		{"--track-exec", "exec", f.trackExec},
+		{"--track-interface", "interface", f.trackInterface},
+	} {
+		for _, spec := range t.specs {
+			c, err := parseCheckFlag(t.flag, t.kind, spec)
+			if err != nil {
+				return in, err
+			}
+			in.Checks = append(in.Checks, c)
 		}
-		in.Checks = append(in.Checks, c)
-	}
-	for _, spec := range f.trackTCP {
-		c, err := parseCheckFlag("--track-tcp", "tcp", spec)
-		if err != nil {
-			return in, err
-		}
-		in.Checks = append(in.Checks, c)
-	}
-	for _, spec := range f.trackExec {
-		c, err := parseCheckFlag("--track-exec", "exec", spec)
-		if err != nil {
-			return in, err
-		}
-		in.Checks = append(in.Checks, c)
 	}
 	nameChecks(in.Checks)
 	return in, nil
+}
+
+// commandLine splits a command on spaces; nil when there is none.
+func commandLine(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	return strings.Fields(s)
 }
 
 func parseAddrs(field string, ss []string) ([]netip.Addr, error) {
@@ -220,7 +247,7 @@ func parseAddr(field, s string) (netip.Addr, error) {
 // parseCheckFlag reads TARGET[,key=value...].
 func parseCheckFlag(field, kind, spec string) (Check, error) {
 	parts := strings.Split(spec, ",")
-	c := Check{Kind: kind}
+	c := Check{Kind: kind, field: field}
 	target := strings.TrimSpace(parts[0])
 	if target == "" {
 		return c, fieldErr(field, "give a target first, then options such as ,weight=50", "empty target in %q", spec)
@@ -236,14 +263,23 @@ func parseCheckFlag(field, kind, spec string) (Check, error) {
 	default:
 		c.Target = target
 	}
+	weighted := false
 	for _, opt := range parts[1:] {
 		k, v, ok := strings.Cut(strings.TrimSpace(opt), "=")
 		if !ok {
 			return c, fieldErr(field, "write options as key=value, such as weight=50", "%q in %q is not key=value", opt, spec)
 		}
+		if kind == "interface" && k != "weight" && k != "name" {
+			return c, fieldErr(field, "an interface takes only weight=N and name=S", "unknown option %q", k)
+		}
 		if err := c.set(field, k, v); err != nil {
 			return c, err
 		}
+		weighted = weighted || k == "weight"
+	}
+	// keepalived: track_interface without a weight faults the instance.
+	if kind == "interface" && !weighted {
+		c.Fault = true
 	}
 	return c, nil
 }
@@ -258,8 +294,8 @@ func (c *Check) set(field, k, v string) error {
 		return nil
 	}
 	num := func(dst *int) error {
-		var n int
-		if _, err := fmt.Sscanf(v, "%d", &n); err != nil || fmt.Sprint(n) != v {
+		n, err := strconv.Atoi(v)
+		if err != nil {
 			return fieldErr(field, "write a whole number", "%s=%q is not a number", k, v)
 		}
 		*dst = n
@@ -269,7 +305,11 @@ func (c *Check) set(field, k, v string) error {
 	case "name":
 		c.Name = v
 	case "weight":
-		return num(&c.Weight)
+		if err := num(&c.Weight); err != nil {
+			return err
+		}
+		// weight=0: fail means FAULT (keepalived's weight 0), not "the default".
+		c.Fault = c.Weight == 0
 	case "rise":
 		return num(&c.Rise)
 	case "fall":
@@ -280,8 +320,14 @@ func (c *Check) set(field, k, v string) error {
 		return dur(&c.Timeout)
 	case "ca":
 		c.CAFile = v
+	case "cert":
+		c.CertFile = v
+	case "key":
+		c.KeyFile = v
+	case "server-name":
+		c.ServerName = v
 	default:
-		return fieldErr(field, "use name, weight, interval, timeout, rise, fall or ca", "unknown option %q", k)
+		return fieldErr(field, "use name, weight, interval, timeout, rise, fall, ca, cert, key or server-name", "unknown option %q", k)
 	}
 	return nil
 }
