@@ -46,20 +46,45 @@
 // # Probes
 //
 // http and https succeed on status 200 only (redirects are not followed)
-// and never use a proxy. https verifies against CAFile when that file
-// exists. When CAFile is set but the file does not exist yet (before
-// kubeadm has created /etc/kubernetes/pki/ca.crt) the probe skips
-// verification: the apiserver's serving certificate is signed by that
-// cluster CA and cannot be verified without it, and the probe sends no
-// credentials (no client certificate, no token) and reads only the status
-// code, so an impostor could at worst lie about readiness, which anyone able
-// to answer on the probed address could do anyway. The file is read on every
-// probe, so verification starts as soon as kubeadm writes it. A CAFile that
-// exists but holds no certificate is a failure, never a reason to skip.
+// and never use a proxy. https verifies the server against CAFile (the
+// system roots when empty) and never skips verification: while CAFile is
+// missing or unreadable (before kubeadm has created
+// /etc/kubernetes/pki/ca.crt) the check fails with "CA file ... not
+// readable yet", and it verifies as soon as the file appears. The name
+// verified is ServerName; without one, a loopback address in the URL
+// verifies DefaultTLSServerName ("kubernetes": kubeadm's apiserver
+// certificate has no 127.0.0.1 SAN) and any other host verifies itself.
+//
+// An apiserver with --anonymous-auth=false answers /readyz with 401; one
+// whose RBAC refuses the caller, 403. Those results carry
+// OutcomeUnauthorized and OutcomeForbidden, and their error says how to
+// fix it: CertFile and KeyFile give the check a client certificate, or the
+// apiserver can allow anonymous access to its health endpoints (Kubernetes
+// 1.32 AuthenticationConfiguration anonymous.conditions). CAFile, CertFile
+// and KeyFile are read when their modification time or size changes, not
+// on every probe; a missing one fails the check, naming it.
 //
 // tcp succeeds when a connection is established. exec succeeds when the
 // command exits 0 within the timeout; on timeout its whole process group is
-// killed, and its output, truncated, goes into Result.Err.
+// killed, and its output, truncated, goes into Result.Err. interface
+// succeeds while the interface exists, is administratively up (IFF_UP) and
+// has carrier (IFF_RUNNING); it probes every second and acts on the first
+// result.
+//
+// # Fault checks
+//
+// A check with Fault set (keepalived's weight 0) lowers no priority: while
+// it is down Tracker.Fault reports that the instance must be in FAULT,
+// naming the check, and FaultChanges delivers each flip. Like every check
+// it starts down, so an instance with a fault check starts in FAULT until
+// that check's first Rise successes.
+//
+// # Transitions
+//
+// CheckStatus.Since and Cause say when a check last changed state and the
+// error of the probe that took it down; WithTransitions hands every
+// transition, with the penalty before and after, to the daemon, which
+// logs it.
 //
 // The package never logs and registers no metrics; WithObserver hands every
 // Result, with its Duration, to the daemon, which publishes them.

@@ -111,3 +111,57 @@ func TestEffectivePriority(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateFaultAndTLS(t *testing.T) {
+	https := Spec{Name: "api", Kind: KindHTTPS, Target: "https://127.0.0.1:6443/readyz", Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Weight: 1}
+	iface := Spec{Name: "uplink", Kind: KindInterface, Target: "eth1", Fault: true}.WithDefaults()
+	tests := []struct {
+		name string
+		s    Spec
+		mod  func(*Spec)
+		want string // in the error; "" for valid
+	}{
+		{"fault weight 0", https, func(s *Spec) { s.Fault, s.Weight = true, 0 }, ""},
+		{"fault with weight", https, func(s *Spec) { s.Fault = true }, "weight 1 on a fault check"},
+		{"weight 0 without fault", https, func(s *Spec) { s.Weight = 0 }, "weight 0: set a weight from 1 to 254, or make it a fault check"},
+		{"cert and key", https, func(s *Spec) { s.CertFile, s.KeyFile = "/c", "/k" }, ""},
+		{"cert without key", https, func(s *Spec) { s.CertFile = "/c" }, "give both the client certificate and its key"},
+		{"key without cert", https, func(s *Spec) { s.KeyFile = "/k" }, "give both"},
+		{"interface", iface, func(*Spec) {}, ""},
+		{"interface with weight", iface, func(s *Spec) { s.Fault, s.Weight = false, 20 }, ""},
+		{"interface empty", iface, func(s *Spec) { s.Target = "" }, "not an interface name"},
+		{"interface too long", iface, func(s *Spec) { s.Target = "abcdefghijklmnop" }, "not an interface name"},
+		{"interface slash", iface, func(s *Spec) { s.Target = "a/b" }, "not an interface name"},
+		{"interface command", iface, func(s *Spec) { s.Command = []string{"x"} }, "command is set"},
+		{"interface ca", iface, func(s *Spec) { s.CAFile = "/ca" }, "https checks only"},
+		{"tcp cert", iface, func(s *Spec) { s.Kind, s.Target, s.CertFile, s.KeyFile = KindTCP, "h:1", "/c", "/k" }, "https checks only"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := tt.s
+			tt.mod(&s)
+			err := s.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate() = %v, want nil", err)
+			case tt.want != "" && err == nil:
+				t.Errorf("Validate() = nil, want %q", tt.want)
+			case tt.want != "" && !strings.Contains(err.Error(), tt.want):
+				t.Errorf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestInterfaceDefaults(t *testing.T) {
+	s := Spec{Name: "uplink", Kind: KindInterface, Target: "eth1", Fault: true}.WithDefaults()
+	if s.Interval != time.Second || s.Rise != 1 || s.Fall != 1 || s.Timeout != DefaultInterfaceTimeout || s.Weight != 0 {
+		t.Errorf("WithDefaults = %+v: want 1s, rise 1, fall 1, a short timeout, weight 0 (fault)", s)
+	}
+	if s := (Spec{Name: "x", Kind: KindTCP, Target: "h:1"}).WithDefaults(); s.Weight != DefaultAPIServerWeight || s.Rise != DefaultRise {
+		t.Errorf("tcp WithDefaults = %+v: want the apiserver defaults", s)
+	}
+	if s := DefaultAPIServer(""); s.ServerName != "" {
+		t.Errorf("DefaultAPIServer sets ServerName %q; want it derived from the URL", s.ServerName)
+	}
+}

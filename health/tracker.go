@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,10 +13,22 @@ import (
 // ErrRunning is returned by a second call of Run on the same Tracker.
 var ErrRunning = errors.New("health: tracker is already running")
 
+// Outcome classifies a Result, for what a caller decides or shows.
+type Outcome string
+
+// The outcomes of a probe.
+const (
+	OutcomeOK           Outcome = "ok"
+	OutcomeFailed       Outcome = "failed"
+	OutcomeUnauthorized Outcome = "unauthorized" // HTTP 401; Err says how to fix it (ErrUnauthorized)
+	OutcomeForbidden    Outcome = "forbidden"    // HTTP 403; Err says how to fix it (ErrForbidden)
+)
+
 // Result is the outcome of one probe.
 type Result struct {
 	Check    string
 	OK       bool
+	Status   Outcome
 	Err      string // why the probe failed; empty when OK
 	Duration time.Duration
 	At       time.Time // when the probe started
@@ -29,7 +42,34 @@ type CheckStatus struct {
 	Streak     int // +n consecutive successes or -n consecutive failures; 0 before the first probe
 	LastResult Result
 	Weight     int
-	Penalty    int // Weight while down, else 0
+	Penalty    int // Weight while down, else 0; always 0 for a fault check
+	// Fault is set for a fault check: while it is down the instance must
+	// be in FAULT (Tracker.Fault).
+	Fault bool
+	// Since is when the check last changed state: the end of the probe
+	// that changed it. Zero while the check is still in its initial state
+	// (down).
+	Since time.Time
+	// Cause is the error of the probe that took the check down; empty
+	// while it is up and before it was ever up.
+	Cause string
+}
+
+// Transition is a check changing state, handed to the function of
+// WithTransitions.
+type Transition struct {
+	Check string
+	Up    bool // the new state
+	Fault bool // a fault check
+	// Err is the error of the probe that took the check down; empty when
+	// it comes up.
+	Err string
+	At  time.Time // when the probe that caused it ended
+	// PreviousPenalty and Penalty are the tracker's penalty before and
+	// after the transition.
+	PreviousPenalty, Penalty int
+	// InFault is what Tracker.Fault reports after the transition.
+	InFault bool
 }
 
 // Option configures a Tracker.
@@ -42,12 +82,23 @@ func WithObserver(fn func(Result)) Option {
 	return func(t *Tracker) { t.observe = fn }
 }
 
-// Tracker runs checks and keeps the penalty they impose.
+// WithTransitions has fn called on every transition of a check (down to
+// up, up to down), from Run's goroutine, after the state has changed and
+// before Changes or FaultChanges deliver it. Unlike those channels it sees
+// every transition, even one undone by the next probe. fn must not block;
+// it is where the daemon logs "check apiserver down: <err>".
+func WithTransitions(fn func(Transition)) Option {
+	return func(t *Tracker) { t.transition = fn }
+}
+
+// Tracker runs checks and keeps the penalty and the fault they impose.
 type Tracker struct {
-	checks  []*check
-	observe func(Result)
-	changes chan int
-	running atomic.Bool
+	checks     []*check
+	observe    func(Result)
+	transition func(Transition)
+	changes    chan int
+	faults     chan bool
+	running    atomic.Bool
 
 	mu     sync.Mutex // guards the statuses, written only by Run
 	status []CheckStatus
@@ -59,10 +110,10 @@ type check struct {
 }
 
 // NewTracker validates specs, which must have unique names, and returns a
-// Tracker whose checks are all down (see the package documentation). It
-// starts nothing.
+// Tracker whose checks are all down (see the package documentation), and
+// so in fault if it has a fault check. It starts nothing.
 func NewTracker(specs []Spec, opts ...Option) (*Tracker, error) {
-	t := &Tracker{changes: make(chan int, 1)}
+	t := &Tracker{changes: make(chan int, 1), faults: make(chan bool, 1)}
 	seen := make(map[string]bool, len(specs))
 	for _, s := range specs {
 		if err := s.Validate(); err != nil {
@@ -74,9 +125,9 @@ func NewTracker(specs []Spec, opts ...Option) (*Tracker, error) {
 		seen[s.Name] = true
 		s.Command = append([]string(nil), s.Command...)
 		t.checks = append(t.checks, &check{spec: s, probe: newProbe(s)})
-		t.status = append(t.status, CheckStatus{
-			Name: s.Name, Kind: s.Kind, Weight: s.Weight, Penalty: s.Weight,
-		})
+		st := CheckStatus{Name: s.Name, Kind: s.Kind, Weight: s.Weight, Fault: s.Fault}
+		st.Penalty = st.penalty()
+		t.status = append(t.status, st)
 	}
 	for _, o := range opts {
 		o(t)
@@ -90,11 +141,52 @@ func NewTracker(specs []Spec, opts ...Option) (*Tracker, error) {
 // first change.
 func (t *Tracker) Changes() <-chan int { return t.changes }
 
+// FaultChanges delivers, while Run runs, whether the instance must be in
+// FAULT each time that flips (Fault has the reason). Like Changes it holds
+// only the latest value; read Fault for the value before the first flip.
+func (t *Tracker) FaultChanges() <-chan bool { return t.faults }
+
 // Penalty is the sum of the weights of the checks that are down.
 func (t *Tracker) Penalty() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return penalty(t.status)
+}
+
+// Fault reports whether a fault check is down, and so the instance must be
+// in FAULT, with the reason: each down fault check's name and the error
+// that took it down, such as `check "uplink" down: interface eth1 has no
+// carrier (IFF_RUNNING clear): ...`.
+func (t *Tracker) Fault() (bool, string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return fault(t.status)
+}
+
+func fault(st []CheckStatus) (bool, string) {
+	var why []string
+	for _, s := range st {
+		if !s.Fault || s.Up {
+			continue
+		}
+		cause := s.Cause
+		switch {
+		case cause == "" && s.LastResult.Err != "":
+			cause = s.LastResult.Err
+		case cause == "":
+			cause = "not probed yet"
+		}
+		why = append(why, fmt.Sprintf("check %q down: %s", s.Name, cause))
+	}
+	return len(why) > 0, strings.Join(why, "; ")
+}
+
+// penalty is what the check takes off the priority now.
+func (s *CheckStatus) penalty() int {
+	if s.Up || s.Fault {
+		return 0
+	}
+	return s.Weight
 }
 
 // Status returns the state of every check, in the order of the specs.
@@ -159,8 +251,18 @@ func (t *Tracker) Run(ctx context.Context) error {
 			if t.observe != nil {
 				t.observe(ir.r)
 			}
-			if p, changed := t.record(ir.i, ir.r); changed {
-				t.publish(p)
+			tr, flipped, changed := t.record(ir.i, ir.r)
+			if !changed {
+				continue
+			}
+			if t.transition != nil {
+				t.transition(tr)
+			}
+			if tr.Penalty != tr.PreviousPenalty {
+				publish(t.changes, tr.Penalty)
+			}
+			if flipped {
+				publish(t.faults, tr.InFault)
 			}
 		}
 	}
@@ -173,7 +275,16 @@ func (c *check) run(ctx context.Context) Result {
 	defer cancel()
 	start := time.Now()
 	err := c.probe(pctx)
-	r := Result{Check: c.spec.Name, OK: err == nil, Duration: time.Since(start), At: start}
+	r := Result{Check: c.spec.Name, OK: err == nil, Status: OutcomeOK, Duration: time.Since(start), At: start}
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrUnauthorized):
+		r.Status = OutcomeUnauthorized
+	case errors.Is(err, ErrForbidden):
+		r.Status = OutcomeForbidden
+	default:
+		r.Status = OutcomeFailed
+	}
 	if err != nil {
 		r.Err = err.Error()
 	}
@@ -181,11 +292,12 @@ func (c *check) run(ctx context.Context) Result {
 }
 
 // record applies r to check i with rise/fall hysteresis and returns the
-// penalty and whether it changed.
-func (t *Tracker) record(i int, r Result) (int, bool) {
+// transition it caused, if any, and whether that flipped the fault.
+func (t *Tracker) record(i int, r Result) (tr Transition, flipped, changed bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	before := penalty(t.status)
+	wasFault, _ := fault(t.status)
 	s := &t.status[i]
 	spec := t.checks[i].spec
 	s.LastResult = r
@@ -201,24 +313,28 @@ func (t *Tracker) record(i int, r Result) (int, bool) {
 	}
 	switch {
 	case !s.Up && s.Streak >= spec.Rise:
-		s.Up = true
+		s.Up, s.Cause = true, ""
 	case s.Up && -s.Streak >= spec.Fall:
-		s.Up = false
+		s.Up, s.Cause = false, r.Err
+	default:
+		return Transition{}, false, false
 	}
-	s.Penalty = 0
-	if !s.Up {
-		s.Penalty = s.Weight
+	s.Since = r.At.Add(r.Duration)
+	s.Penalty = s.penalty()
+	tr = Transition{
+		Check: s.Name, Up: s.Up, Fault: s.Fault, Err: s.Cause, At: s.Since,
+		PreviousPenalty: before, Penalty: penalty(t.status),
 	}
-	after := penalty(t.status)
-	return after, after != before
+	tr.InFault, _ = fault(t.status)
+	return tr, tr.InFault != wasFault, true
 }
 
-// publish replaces whatever Changes holds with p. Run's goroutine is the
-// only sender, so the send after the drain cannot block.
-func (t *Tracker) publish(p int) {
+// publish replaces whatever ch holds with v. Run's goroutine is the only
+// sender, so the send after the drain cannot block.
+func publish[T any](ch chan T, v T) {
 	select {
-	case <-t.changes:
+	case <-ch:
 	default:
 	}
-	t.changes <- p
+	ch <- v
 }

@@ -71,9 +71,9 @@ func start(t *testing.T, tr *Tracker) {
 	})
 }
 
-// drain returns every penalty published on ch so far.
-func drain(ch <-chan int) []int {
-	var got []int
+// drain returns every value published on ch so far.
+func drain[T any](ch <-chan T) []T {
+	var got []T
 	for {
 		select {
 		case p := <-ch:
@@ -328,4 +328,102 @@ func TestNewTrackerRejects(t *testing.T) {
 	if _, err := NewTracker([]Spec{bad}); err == nil || !strings.HasPrefix(err.Error(), "health: ") {
 		t.Errorf("invalid spec: err = %v", err)
 	}
+}
+
+// TestFaultCheck: a fault check takes no weight; while it is down the
+// tracker is in fault, naming it, and FaultChanges flips with it.
+func TestFaultCheck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		specs := []Spec{
+			Spec{Name: "uplink", Kind: KindInterface, Target: "eth1", Fault: true}.WithDefaults(),
+			{Name: "etcd", Kind: KindTCP, Target: "h:1", Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1, Weight: 10},
+		}
+		link, etcd := &switchProbe{}, &switchProbe{}
+		etcd.up.Store(true)
+		tr := newFakeTracker(t, specs, []probeFunc{link.probe, etcd.probe})
+		if f, why := tr.Fault(); !f || !strings.Contains(why, `check "uplink" down: not probed yet`) {
+			t.Errorf("before any probe: Fault() = %v, %q; want in fault, naming uplink", f, why)
+		}
+		if p := tr.Penalty(); p != 10 {
+			t.Errorf("initial penalty %d, want 10: a fault check takes no weight", p)
+		}
+		start(t, tr)
+		synctest.Wait()
+		if f, why := tr.Fault(); !f || !strings.Contains(why, `check "uplink" down: connection refused`) {
+			t.Errorf("link down: Fault() = %v, %q", f, why)
+		}
+		if got := drain(tr.FaultChanges()); len(got) != 0 {
+			t.Errorf("FaultChanges %v while the fault never cleared, want nothing", got)
+		}
+		link.up.Store(true)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if f, why := tr.Fault(); f || why != "" {
+			t.Errorf("link up: Fault() = %v, %q; want no fault", f, why)
+		}
+		if got := drain(tr.FaultChanges()); len(got) != 1 || got[0] {
+			t.Errorf("FaultChanges %v, want [false]", got)
+		}
+		link.up.Store(false)
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := drain(tr.FaultChanges()); len(got) != 1 || !got[0] {
+			t.Errorf("FaultChanges %v, want [true]", got)
+		}
+		if got := drain(tr.Changes()); len(got) != 1 || got[0] != 0 {
+			t.Errorf("Changes %v, want [0]: the link never changed the penalty", got)
+		}
+		st := tr.Status()[0]
+		if !st.Fault || st.Penalty != 0 || st.Weight != 0 || st.Up {
+			t.Errorf("status %+v: want a down fault check with no penalty", st)
+		}
+	})
+}
+
+// TestTransitions: every transition reaches WithTransitions with the error
+// of the probe that caused it, even one the next probe undoes, and the
+// status keeps the cause and the time.
+func TestTransitions(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		spec := Spec{Name: "apiserver", Kind: KindTCP, Target: "h:1", Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 2, Weight: 50}
+		p := &scriptProbe{script: "+--+"}
+		var (
+			mu  sync.Mutex
+			got []Transition
+		)
+		tr := newFakeTracker(t, []Spec{spec}, []probeFunc{p.probe}, WithTransitions(func(x Transition) {
+			mu.Lock()
+			got = append(got, x)
+			mu.Unlock()
+		}))
+		t0 := time.Now()
+		start(t, tr)
+		time.Sleep(2 * time.Second) // probes at 0s (+), 1s (-), 2s (-): down
+		synctest.Wait()
+		st := tr.Status()[0]
+		if st.Up || st.Cause != errRefused.Error() || !st.Since.Equal(t0.Add(2*time.Second)) {
+			t.Errorf("after fall: %+v, want down since 2s, cause %q", st, errRefused)
+		}
+		time.Sleep(time.Second) // 3s (+): up
+		synctest.Wait()
+		st = tr.Status()[0]
+		if !st.Up || st.Cause != "" || !st.Since.Equal(t0.Add(3*time.Second)) {
+			t.Errorf("after rise: %+v, want up since 3s, no cause", st)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		want := []Transition{
+			{Check: "apiserver", Up: true, At: t0, PreviousPenalty: 50, Penalty: 0},
+			{Check: "apiserver", Up: false, Err: errRefused.Error(), At: t0.Add(2 * time.Second), PreviousPenalty: 0, Penalty: 50},
+			{Check: "apiserver", Up: true, At: t0.Add(3 * time.Second), PreviousPenalty: 50, Penalty: 0},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("transitions %+v, want %+v", got, want)
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("transition %d = %+v, want %+v", i, got[i], want[i])
+			}
+		}
+	})
 }
