@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
+	"syscall"
 
 	mdarp "github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
@@ -35,11 +37,17 @@ var allNodes = netip.MustParseAddr("ff02::1")
 // its whole life: an ARP packet socket opened by Dial, and a raw ICMPv6 socket
 // opened at the first IPv6 announcement (see Announce). It is safe for
 // concurrent use.
+//
+// Its sockets are bound to the interface's ifindex. An interface deleted and
+// created again (same name, new index) needs a new Announcer: Close this one
+// and Dial again with the new *net.Interface. A MAC change on the same
+// interface (bond fail-over) needs only SetHardwareAddr.
 type Announcer struct {
 	ifi *net.Interface
 	arp net.PacketConn // Ethernet frames, addressed with *packet.Addr
 
 	mu     sync.Mutex
+	hw     net.HardwareAddr // what announcements carry; see SetHardwareAddr
 	openND func() (net.PacketConn, error)
 	nd     net.PacketConn // ICMPv6 messages, addressed with *net.IPAddr; nil until needed
 	ndDst  net.Addr
@@ -56,6 +64,7 @@ func newAnnouncer(ifi *net.Interface, arp net.PacketConn, openND func() (net.Pac
 	return &Announcer{
 		ifi:    ifi,
 		arp:    arp,
+		hw:     slices.Clone(ifi.HardwareAddr),
 		openND: openND,
 		// A numeric zone: names resolve in the process's namespace view,
 		// indexes need no resolving.
@@ -63,8 +72,31 @@ func newAnnouncer(ifi *net.Interface, arp net.PacketConn, openND func() (net.Pac
 	}, nil
 }
 
+// SetHardwareAddr sets the hardware address later announcements carry, and
+// the Ethernet source of gratuitous ARP. Call it when the interface's MAC
+// changes (a netlink LinkChanged with a new HardwareAddr: bond fail-over,
+// `ip link set dev X address ...`): the address Dial read is otherwise
+// announced for ever, pointing neighbours at a MAC the link no longer has. It
+// must be an Ethernet (6-byte) address, or ErrNoHardwareAddr.
+func (a *Announcer) SetHardwareAddr(mac net.HardwareAddr) error {
+	if len(mac) != 6 {
+		return fmt.Errorf("%w: %s: %q", ErrNoHardwareAddr, a.ifi.Name, mac)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hw = slices.Clone(mac)
+	return nil
+}
+
+// HardwareAddr returns the hardware address announcements carry.
+func (a *Announcer) HardwareAddr() net.HardwareAddr {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return slices.Clone(a.hw)
+}
+
 // Announce tells the link's neighbours that addr is at this interface's
-// hardware address.
+// hardware address (the one Dial read, or the last SetHardwareAddr).
 //
 // For IPv4 it sends two gratuitous ARP packets to the Ethernet broadcast
 // address, both with sender and target protocol address addr and sender
@@ -80,6 +112,14 @@ func newAnnouncer(ifi *net.Interface, arp net.PacketConn, openND func() (net.Pac
 // may not have a link-local address yet (it is still tentative during duplicate
 // address detection); until it has, Announce returns ErrNoLinkLocal. A failed
 // send closes the socket, so the next Announce opens it again.
+//
+// A send that fails with ENETDOWN is made once more, at once, and only then:
+// after the link went down and up, the kernel leaves ENETDOWN pending on a
+// packet socket bound to it (sk_err, from the NETDEV_DOWN notification), and
+// the next send reports it instead of sending. A second ENETDOWN means the
+// link is down, and is returned.
+//
+// After Close, Announce returns an error matching net.ErrClosed.
 func (a *Announcer) Announce(addr netip.Addr) error {
 	addr = addr.WithZone("")
 	switch {
@@ -92,8 +132,30 @@ func (a *Announcer) Announce(addr netip.Addr) error {
 	}
 }
 
+// hardwareAddr returns the address to announce, or net.ErrClosed.
+func (a *Announcer) hardwareAddr() (net.HardwareAddr, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, net.ErrClosed
+	}
+	return a.hw, nil // never modified in place: SetHardwareAddr replaces it
+}
+
+// writeTo writes b, once more on ENETDOWN (see Announce).
+func writeTo(c net.PacketConn, b []byte, dst net.Addr) error {
+	_, err := c.WriteTo(b, dst)
+	if errors.Is(err, syscall.ENETDOWN) {
+		_, err = c.WriteTo(b, dst)
+	}
+	return err
+}
+
 func (a *Announcer) announce4(addr netip.Addr) error {
-	hw := a.ifi.HardwareAddr
+	hw, err := a.hardwareAddr()
+	if err != nil {
+		return fmt.Errorf("arp: announce %s: %w", addr, err)
+	}
 	ops := [...]struct {
 		op       mdarp.Operation
 		targetHW net.HardwareAddr
@@ -120,7 +182,7 @@ func (a *Announcer) announce4(addr netip.Addr) error {
 		if err != nil {
 			return fmt.Errorf("arp: announce %s: %w", addr, err)
 		}
-		if _, err := a.arp.WriteTo(fb, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
+		if err := writeTo(a.arp, fb, &packet.Addr{HardwareAddr: ethernet.Broadcast}); err != nil {
 			return fmt.Errorf("arp: announce %s on %s: %w", addr, a.ifi.Name, err)
 		}
 	}
@@ -128,12 +190,16 @@ func (a *Announcer) announce4(addr netip.Addr) error {
 }
 
 func (a *Announcer) announce6(addr netip.Addr) error {
+	hw, err := a.hardwareAddr()
+	if err != nil {
+		return fmt.Errorf("arp: announce %s: %w", addr, err)
+	}
 	m := &ndp.NeighborAdvertisement{
 		Override:      true,
 		TargetAddress: addr,
 		Options: []ndp.Option{&ndp.LinkLayerAddress{
 			Direction: ndp.Target,
-			Addr:      a.ifi.HardwareAddr,
+			Addr:      hw,
 		}},
 	}
 	// The checksum stays zero: the socket has the kernel fill it in
@@ -155,7 +221,7 @@ func (a *Announcer) announce6(addr netip.Addr) error {
 		}
 		a.nd = nd
 	}
-	if _, err := a.nd.WriteTo(b, a.ndDst); err != nil {
+	if err := writeTo(a.nd, b, a.ndDst); err != nil {
 		a.nd.Close()
 		a.nd = nil
 		return fmt.Errorf("arp: announce %s on %s: %w", addr, a.ifi.Name, err)
@@ -163,8 +229,13 @@ func (a *Announcer) announce6(addr netip.Addr) error {
 	return nil
 }
 
-// Close closes the Announcer's sockets.
+// Close closes the Announcer's sockets. It is idempotent (a second Close
+// returns nil and closes nothing), safe to call concurrently with Announce,
+// and safe on a nil *Announcer.
 func (a *Announcer) Close() error {
+	if a == nil {
+		return nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {

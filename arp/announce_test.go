@@ -6,6 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,5 +222,148 @@ func TestClose(t *testing.T) {
 	}
 	if err := a.Announce(netip.MustParseAddr("2001:db8::1")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Announce after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestAnnounceNewMAC: after SetHardwareAddr (a bond fail-over), gratuitous
+// ARP and NA carry the new MAC, in the Ethernet source, the sender and
+// target hardware addresses, and the target link-layer address option.
+func TestAnnounceNewMAC(t *testing.T) {
+	arpc, ndc := &captureConn{}, &captureConn{}
+	ifi := *testIfi
+	ifi.HardwareAddr = slices.Clone(testIfi.HardwareAddr)
+	a, err := newAnnouncer(&ifi, arpc, func() (net.PacketConn, error) { return ndc, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := slices.Clone(ifi.HardwareAddr)
+	mac := net.HardwareAddr{0x02, 0x00, 0x5e, 0x00, 0x02, 0x99}
+	if err := a.SetHardwareAddr(mac); err != nil {
+		t.Fatalf("SetHardwareAddr: %v", err)
+	}
+	mac[5] = 0xff // the caller's slice is not kept
+	want := net.HardwareAddr{0x02, 0x00, 0x5e, 0x00, 0x02, 0x99}
+	if got := a.HardwareAddr(); got.String() != want.String() {
+		t.Fatalf("HardwareAddr = %s, want %s", got, want)
+	}
+	for _, vip := range []string{"198.18.0.10", "2001:db8::10"} {
+		if err := a.Announce(netip.MustParseAddr(vip)); err != nil {
+			t.Fatalf("Announce(%s): %v", vip, err)
+		}
+	}
+	if len(arpc.writes) != 2 || len(ndc.writes) != 1 {
+		t.Fatalf("%d ARP frames and %d NAs, want 2 and 1", len(arpc.writes), len(ndc.writes))
+	}
+	for i, w := range arpc.writes {
+		b := w.b
+		if src, sha := net.HardwareAddr(b[6:12]), net.HardwareAddr(b[22:28]); src.String() != want.String() || sha.String() != want.String() {
+			t.Errorf("ARP %d: Ethernet source %s, sender hardware address %s; want %s", i, src, sha, want)
+		}
+		if i == 1 {
+			if tha := net.HardwareAddr(b[32:38]); tha.String() != want.String() {
+				t.Errorf("ARP reply target hardware address %s, want %s", tha, want)
+			}
+		}
+		if bytes.Contains(b, old) {
+			t.Errorf("ARP %d still carries the old MAC %s", i, old)
+		}
+	}
+	if lla := net.HardwareAddr(ndc.writes[0].b[26:32]); lla.String() != want.String() {
+		t.Errorf("NA target link-layer address %s, want %s", lla, want)
+	}
+	if err := a.SetHardwareAddr(net.HardwareAddr{1, 2, 3}); !errors.Is(err, ErrNoHardwareAddr) {
+		t.Errorf("SetHardwareAddr(3 bytes): %v, want ErrNoHardwareAddr", err)
+	}
+	if got := a.HardwareAddr(); got.String() != want.String() {
+		t.Errorf("HardwareAddr after a rejected set = %s, want %s", got, want)
+	}
+}
+
+// errsConn fails each write with the next of errs, then records.
+type errsConn struct {
+	captureConn
+	errs  []error
+	tries int
+}
+
+func (c *errsConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	c.tries++
+	if len(c.errs) > 0 {
+		err := c.errs[0]
+		c.errs = c.errs[1:]
+		return 0, err
+	}
+	return c.captureConn.WriteTo(b, addr)
+}
+
+// TestAnnounceENETDOWN: the ENETDOWN a link flap leaves pending on the socket
+// costs one retry, at once; a second ENETDOWN, or another error, is returned.
+func TestAnnounceENETDOWN(t *testing.T) {
+	enetdown := &net.OpError{Op: "write", Net: "packet", Err: os.NewSyscallError("sendto", syscall.ENETDOWN)}
+	tests := []struct {
+		name    string
+		errs    []error
+		tries   int // per socket write sequence: ARP sends two frames
+		wantErr error
+	}{
+		{"pending ENETDOWN", []error{enetdown}, 1, nil},
+		{"link down", []error{enetdown, enetdown}, 0, syscall.ENETDOWN},
+		{"other error", []error{syscall.ENOBUFS}, 0, syscall.ENOBUFS},
+	}
+	for _, tt := range tests {
+		t.Run("ARP "+tt.name, func(t *testing.T) {
+			c := &errsConn{errs: slices.Clone(tt.errs)}
+			a, _ := newAnnouncer(testIfi, c, nil)
+			err := a.Announce(netip.MustParseAddr("198.18.0.10"))
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Announce: %v, want %v", err, tt.wantErr)
+			}
+			wantTries, wantSent := len(tt.errs)+2, 2
+			if tt.wantErr != nil {
+				wantTries, wantSent = len(tt.errs), 0
+			}
+			if c.tries != wantTries || len(c.writes) != wantSent {
+				t.Fatalf("%d writes tried, %d sent; want %d and %d", c.tries, len(c.writes), wantTries, wantSent)
+			}
+		})
+		t.Run("NA "+tt.name, func(t *testing.T) {
+			c := &errsConn{errs: slices.Clone(tt.errs)}
+			opens := 0
+			a, _ := newAnnouncer(testIfi, noopPacketConn{}, func() (net.PacketConn, error) { opens++; return c, nil })
+			err := a.Announce(netip.MustParseAddr("2001:db8::10"))
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Announce: %v, want %v", err, tt.wantErr)
+			}
+			wantTries, wantSent := len(tt.errs)+1, 1
+			if tt.wantErr != nil {
+				wantTries, wantSent = len(tt.errs), 0
+			}
+			if c.tries != wantTries || len(c.writes) != wantSent || opens != 1 {
+				t.Fatalf("%d writes tried, %d sent, %d opens; want %d, %d, 1", c.tries, len(c.writes), opens, wantTries, wantSent)
+			}
+		})
+	}
+}
+
+func TestCloseNilAndConcurrent(t *testing.T) {
+	var nilA *Announcer
+	if err := nilA.Close(); err != nil {
+		t.Fatalf("Close of nil: %v", err)
+	}
+	a, _ := newAnnouncer(testIfi, &captureConn{}, func() (net.PacketConn, error) { return &captureConn{}, nil })
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			if i%2 == 0 {
+				_ = a.Close()
+			} else {
+				_ = a.Announce(netip.MustParseAddr("2001:db8::1"))
+				_ = a.SetHardwareAddr(testIfi.HardwareAddr)
+			}
+		})
+	}
+	wg.Wait()
+	if err := a.Announce(netip.MustParseAddr("198.18.0.1")); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("IPv4 Announce after Close: %v, want net.ErrClosed", err)
 	}
 }
