@@ -12,18 +12,21 @@ import (
 type State uint8
 
 const (
-	// Initialize waits for a Startup event (RFC 9568 §6.4.1). A Machine is in
-	// Initialize before EventStartup and after EventShutdown; after
-	// EventShutdown only EventStartup starts it again.
+	// Initialize waits for EventStartup (RFC 9568 §6.4.1). A Machine is in
+	// Initialize before EventStartup and after EventShutdown, and only
+	// EventStartup leaves it: fault events are remembered there, not acted
+	// on.
 	Initialize State = iota
 	// Backup monitors the Master (RFC 9568 §6.4.2).
 	Backup
 	// Master holds the virtual addresses and advertises (RFC 9568 §6.4.3).
 	Master
-	// Fault means the link is down: no advertisements are sent or accepted
-	// and the virtual addresses are not held. EventLinkDown enters it from
-	// any state (from Initialize too, for a link down at startup) and
-	// EventLinkUp leaves it as EventStartup would. It is not an RFC 9568
+	// Fault means the router is started but its interface is unusable
+	// (Status.Reason says why: ReasonLinkDown, ReasonInterfaceMissing,
+	// ReasonNoSourceAddress): no adverts are sent or accepted and the
+	// virtual addresses are not held. EventFault enters it from Backup and
+	// Master, EventStartup from Initialize when a fault was reported before,
+	// and EventLinkUp leaves it as EventStartup would. It is not an RFC 9568
 	// state; RFC 9568 §6.4 leaves interface failure to the implementation.
 	Fault
 )
@@ -69,31 +72,40 @@ const (
 	// ReasonPreempt: a Backup with Preempt_Mode took over from a Master of
 	// lower priority whose adverts it had discarded (RFC 9568 §6.4.2).
 	ReasonPreempt
-	// ReasonLinkDown: the link went down (Fault).
+	// ReasonLinkDown: Fault, because the interface has no link
+	// (FaultLinkDown).
 	ReasonLinkDown
-	// ReasonLinkUp: the link came back and the router started again, as
-	// at EventStartup.
+	// ReasonLinkUp: the interface became usable again and the router started
+	// again, as at EventStartup.
 	ReasonLinkUp
 	// ReasonShutdown: EventShutdown (RFC 9568 §6.4.2, §6.4.3).
 	ReasonShutdown
 	// ReasonPriorityChanged: a Backup's effective priority became 255, the
 	// owner's, and it took over as at startup (RFC 9568 §6.4.1).
 	ReasonPriorityChanged
+	// ReasonInterfaceMissing: Fault, because the interface does not exist
+	// (not yet created, or deleted) (FaultInterfaceMissing).
+	ReasonInterfaceMissing
+	// ReasonNoSourceAddress: Fault, because the interface has no usable
+	// source address for adverts yet (FaultNoSourceAddress).
+	ReasonNoSourceAddress
 )
 
 var reasonNames = [...]string{
-	ReasonNone:            "none",
-	ReasonStartup:         "startup",
-	ReasonOwnerStartup:    "owner-startup",
-	ReasonMasterDown:      "master-down-timer",
-	ReasonHigherPriority:  "higher-priority-advert",
-	ReasonHigherAddress:   "equal-priority-higher-address",
-	ReasonPriorityZero:    "priority-zero-advert",
-	ReasonPreempt:         "preempt",
-	ReasonLinkDown:        "link-down",
-	ReasonLinkUp:          "link-up",
-	ReasonShutdown:        "shutdown",
-	ReasonPriorityChanged: "priority-changed",
+	ReasonNone:             "none",
+	ReasonStartup:          "startup",
+	ReasonOwnerStartup:     "owner-startup",
+	ReasonMasterDown:       "master-down-timer",
+	ReasonHigherPriority:   "higher-priority-advert",
+	ReasonHigherAddress:    "equal-priority-higher-address",
+	ReasonPriorityZero:     "priority-zero-advert",
+	ReasonPreempt:          "preempt",
+	ReasonLinkDown:         "link-down",
+	ReasonLinkUp:           "link-up",
+	ReasonShutdown:         "shutdown",
+	ReasonPriorityChanged:  "priority-changed",
+	ReasonInterfaceMissing: "interface-missing",
+	ReasonNoSourceAddress:  "no-source-address",
 }
 
 func (r Reason) String() string {
@@ -103,6 +115,45 @@ func (r Reason) String() string {
 	return fmt.Sprintf("Reason(%d)", r)
 }
 
+// FaultCause says why the interface is unusable (EventFault, Status.Fault).
+type FaultCause uint8
+
+const (
+	// FaultNone: the interface is usable, as far as the caller has said.
+	FaultNone FaultCause = iota
+	// FaultLinkDown: the interface exists but has no link (or is
+	// administratively down).
+	FaultLinkDown
+	// FaultInterfaceMissing: the interface does not exist, not yet or no
+	// longer.
+	FaultInterfaceMissing
+	// FaultNoSourceAddress: the interface has no address adverts can be
+	// sent from yet (IPv4 primary address; IPv6 link-local that is not
+	// tentative).
+	FaultNoSourceAddress
+)
+
+// Reason is the Reason the Machine shows in Fault for this cause.
+func (c FaultCause) Reason() Reason {
+	switch c {
+	case FaultLinkDown:
+		return ReasonLinkDown
+	case FaultInterfaceMissing:
+		return ReasonInterfaceMissing
+	case FaultNoSourceAddress:
+		return ReasonNoSourceAddress
+	}
+	return ReasonNone
+}
+
+// String is the cause's Reason string, "none" for FaultNone.
+func (c FaultCause) String() string {
+	if c > FaultNoSourceAddress {
+		return fmt.Sprintf("FaultCause(%d)", c)
+	}
+	return c.Reason().String()
+}
+
 // Priority values with a meaning of their own (RFC 9568 §5.2.4).
 const (
 	// PriorityShutdown in an advert means its sender stops being Master.
@@ -110,6 +161,27 @@ const (
 	// PriorityOwner is the priority of the router that owns the virtual
 	// addresses.
 	PriorityOwner uint8 = 255
+	// PriorityAddFailed is the effective priority while adding the virtual
+	// addresses is failing (Status.AddFailing), whatever the checks say: a
+	// router that can hold every address wins over one that cannot, and
+	// among routers that all fail the RFC 9568 §6.4.3 tie-break decides.
+	PriorityAddFailed uint8 = 1
+)
+
+// Retry timing for announcements and for address changes that failed.
+const (
+	// AnnounceRetryDelay is how soon a round of announcements that failed
+	// (EventAnnounceFailed) is sent again.
+	AnnounceRetryDelay = 10 * time.Millisecond
+	// AnnounceRetries is how many times in a row one round is retried
+	// after AnnounceRetryDelay; after that the round is given up and the
+	// schedule goes on.
+	AnnounceRetries = 3
+	// DefaultRetryBackoff and DefaultRetryBackoffMax are the backoff of
+	// failed address adds and removes when Config leaves it zero: 1s,
+	// doubling with every consecutive failure, at most 60s.
+	DefaultRetryBackoff    = time.Second
+	DefaultRetryBackoffMax = time.Minute
 )
 
 // ErrConfig is wrapped by every error New returns for an invalid Config.
@@ -139,6 +211,25 @@ type Config struct {
 	// breaks ties between equal priorities (RFC 9568 §6.4.3) and names the
 	// Master in Status. Version 2 needs IPv4.
 	Address netip.Addr
+
+	// AnnounceCount is the number of rounds of gratuitous ARP / unsolicited
+	// NA on becoming Master (RFC 9568 §6.4.1, §6.4.2 ask for one; more
+	// survive a lost frame), at least 1. The first goes out with the
+	// takeover, the others AnnounceInterval apart.
+	AnnounceCount int
+	// AnnounceInterval is the time between two rounds of a burst; it must
+	// be positive.
+	AnnounceInterval time.Duration
+	// AnnounceRefresh, if positive, sends one more round this often while
+	// Master, for switches and hosts that age their tables out. Zero is off.
+	AnnounceRefresh time.Duration
+
+	// RetryBackoff is the wait before the first retry of a failed address
+	// add or remove (EventAddFailed, EventRemoveFailed); it doubles with
+	// each consecutive failure up to RetryBackoffMax. Zero means
+	// DefaultRetryBackoff and DefaultRetryBackoffMax.
+	RetryBackoff    time.Duration
+	RetryBackoffMax time.Duration
 }
 
 func (c Config) validate() error {
@@ -171,38 +262,119 @@ func (c Config) validate() error {
 	if c.Version == 2 && !c.Address.Is4() {
 		return bad("Address", "must be IPv4 for version 2, got %v", c.Address)
 	}
+	if c.AnnounceCount < 1 {
+		return bad("AnnounceCount", "must be at least 1 (one round on takeover), got %d", c.AnnounceCount)
+	}
+	if c.AnnounceInterval <= 0 {
+		return bad("AnnounceInterval", "must be positive, got %v", c.AnnounceInterval)
+	}
+	if c.AnnounceRefresh < 0 {
+		return bad("AnnounceRefresh", "must not be negative (0 is off), got %v", c.AnnounceRefresh)
+	}
+	if c.RetryBackoff < 0 {
+		return bad("RetryBackoff", "must not be negative (0 is %v), got %v", DefaultRetryBackoff, c.RetryBackoff)
+	}
+	if c.RetryBackoffMax < 0 {
+		return bad("RetryBackoffMax", "must not be negative (0 is %v), got %v", DefaultRetryBackoffMax, c.RetryBackoffMax)
+	}
+	if c.RetryBackoffMax > 0 && c.RetryBackoffMax < c.retryBackoff() {
+		return bad("RetryBackoffMax", "must be at least RetryBackoff (%v), got %v", c.retryBackoff(), c.RetryBackoffMax)
+	}
 	return nil
+}
+
+func (c Config) retryBackoff() time.Duration {
+	if c.RetryBackoff == 0 {
+		return DefaultRetryBackoff
+	}
+	return c.RetryBackoff
+}
+
+func (c Config) retryBackoffMax() time.Duration {
+	if c.RetryBackoffMax == 0 {
+		return max(DefaultRetryBackoffMax, c.retryBackoff())
+	}
+	return c.RetryBackoffMax
+}
+
+// backoff is the wait after the n-th consecutive failure (n >= 1).
+func (c Config) backoff(n int) time.Duration {
+	d, limit := c.retryBackoff(), c.retryBackoffMax()
+	for i := 1; i < n && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
 }
 
 // EventKind says what happened.
 type EventKind uint8
 
 const (
-	// EventStartup starts the router (RFC 9568 §6.4.1).
+	// EventStartup starts the router (RFC 9568 §6.4.1): Backup, or Master
+	// for the owner, or Fault if a fault was reported and not cleared.
 	EventStartup EventKind = iota
 	// EventAdvert is an advert that passed the receive checks of
 	// RFC 9568 §7.1.
 	EventAdvert
 	// EventTimer is delivered at or after Deadline.
 	EventTimer
-	// EventPriority carries a new effective priority.
+	// EventPriority carries the priority the health checks leave: the base
+	// priority lowered by failing checks (Status.CheckPriority).
 	EventPriority
-	// EventLinkDown says the interface lost its link.
+	// EventLinkDown is EventFault with Cause FaultLinkDown, whatever
+	// Event.Cause says.
 	EventLinkDown
-	// EventLinkUp says the interface has its link again.
+	// EventLinkUp says the interface is usable again: it exists, has its
+	// link and a source address. It clears the fault and, in Fault, starts
+	// the router as EventStartup would.
 	EventLinkUp
 	// EventShutdown stops the router (RFC 9568 §6.4.2, §6.4.3).
 	EventShutdown
+	// EventFault says the interface is unusable, for Event.Cause. From
+	// Backup and Master it goes to Fault; in Fault the Reason follows the
+	// cause; in Initialize it is remembered for EventStartup.
+	EventFault
+	// EventAnnounceFailed says the round of announcements of the last
+	// ActAnnounce did not go out (ENETDOWN right after link up, say). The
+	// round is sent again after AnnounceRetryDelay, at most
+	// AnnounceRetries times in a row.
+	EventAnnounceFailed
+	// EventAddFailed says ActAddVIPs left one or more addresses off the
+	// interface. The effective priority drops to PriorityAddFailed and, in
+	// Master, ActAddVIPs is retried with backoff; outside Master the
+	// penalty ends when the backoff period does.
+	EventAddFailed
+	// EventAddOK says every address is on the interface after ActAddVIPs.
+	// It ends the penalty and resets the backoff.
+	EventAddOK
+	// EventRemoveFailed says ActRemoveVIPs left one or more addresses on
+	// the interface. ActRemoveVIPs is retried with backoff while not
+	// Master.
+	EventRemoveFailed
+	// EventRemoveOK says no address is left on the interface after
+	// ActRemoveVIPs (an interface that is gone holds none).
+	EventRemoveOK
+	// EventVIPsMissing says an address disappeared from the interface
+	// while it should be there (someone ran ip addr del). A Master adds the
+	// addresses back and announces them; other states ignore it.
+	EventVIPsMissing
 )
 
 var eventNames = [...]string{
-	EventStartup:  "startup",
-	EventAdvert:   "advert",
-	EventTimer:    "timer",
-	EventPriority: "priority",
-	EventLinkDown: "link-down",
-	EventLinkUp:   "link-up",
-	EventShutdown: "shutdown",
+	EventStartup:        "startup",
+	EventAdvert:         "advert",
+	EventTimer:          "timer",
+	EventPriority:       "priority",
+	EventLinkDown:       "link-down",
+	EventLinkUp:         "link-up",
+	EventShutdown:       "shutdown",
+	EventFault:          "fault",
+	EventAnnounceFailed: "announce-failed",
+	EventAddFailed:      "add-failed",
+	EventAddOK:          "add-ok",
+	EventRemoveFailed:   "remove-failed",
+	EventRemoveOK:       "remove-ok",
+	EventVIPsMissing:    "vips-missing",
 }
 
 func (k EventKind) String() string {
@@ -217,13 +389,16 @@ type Event struct {
 	Kind EventKind
 	// From is the sender's primary address (EventAdvert).
 	From netip.Addr
-	// Priority is the advert's priority (EventAdvert), or the new effective
-	// priority (EventPriority): 1..254, or 255 for the owner. An
+	// Priority is the advert's priority (EventAdvert), or the priority the
+	// health checks leave (EventPriority): 1..254, or 255 for the owner. An
 	// EventPriority of 0 is taken as 1, since 0 on the wire means shutdown.
 	Priority uint8
 	// Interval is the advert's (Max) Advertisement Interval (EventAdvert).
 	// Version 3 Backups learn it as Master_Adver_Interval; zero is ignored.
 	Interval time.Duration
+	// Cause is why the interface is unusable (EventFault). FaultNone is
+	// taken as FaultLinkDown.
+	Cause FaultCause
 }
 
 func (e Event) String() string {
@@ -232,6 +407,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("advert from=%v prio=%d interval=%v", e.From, e.Priority, e.Interval)
 	case EventPriority:
 		return fmt.Sprintf("priority prio=%d", e.Priority)
+	case EventFault:
+		return fmt.Sprintf("fault cause=%v", e.Cause)
 	}
 	return e.Kind.String()
 }
@@ -240,25 +417,29 @@ func (e Event) String() string {
 type ActionKind uint8
 
 const (
-	// ActSendAdvert: send one advert with Action.Priority.
+	// ActSendAdvert: send one advert with Action.Priority, now.
 	ActSendAdvert ActionKind = iota
-	// ActAddVIPs: add the virtual addresses to the interface.
+	// ActAddVIPs: add every virtual address to the interface, then report
+	// EventAddOK or EventAddFailed. The caller skips it for the owner,
+	// whose virtual addresses are its own, and reports nothing then.
 	ActAddVIPs
-	// ActRemoveVIPs: remove the virtual addresses from the interface.
+	// ActRemoveVIPs: remove every virtual address from the interface, then
+	// report EventRemoveOK or EventRemoveFailed. The caller skips it for
+	// the owner.
 	ActRemoveVIPs
-	// ActAnnounce: start a burst of gratuitous ARP / unsolicited NA for the
-	// virtual addresses (RFC 9568 §6.4.2).
+	// ActAnnounce: send ONE round of gratuitous ARP / unsolicited NA for
+	// every virtual address, now (RFC 9568 §6.4.1, §6.4.2; RFC 5227 §3,
+	// RFC 4861 §7.2.6), and report EventAnnounceFailed if it did not go
+	// out. The machine schedules the rounds; it emits ActAnnounce only in
+	// Master, after ActAddVIPs.
 	ActAnnounce
-	// ActCancelAnnounce: stop any burst under way.
-	ActCancelAnnounce
 )
 
 var actionNames = [...]string{
-	ActSendAdvert:     "send-advert",
-	ActAddVIPs:        "add-vips",
-	ActRemoveVIPs:     "remove-vips",
-	ActAnnounce:       "announce",
-	ActCancelAnnounce: "cancel-announce",
+	ActSendAdvert: "send-advert",
+	ActAddVIPs:    "add-vips",
+	ActRemoveVIPs: "remove-vips",
+	ActAnnounce:   "announce",
 }
 
 func (k ActionKind) String() string {
@@ -269,7 +450,7 @@ func (k ActionKind) String() string {
 }
 
 // Action is one output of Machine.Step. Actions are to be carried out in
-// the order given.
+// the order given, and the outcomes they ask for reported in that order.
 type Action struct {
 	Kind ActionKind
 	// Priority is the priority to advertise (ActSendAdvert); 0 resigns.
@@ -285,17 +466,28 @@ func (a Action) String() string {
 
 // Status is a snapshot of a Machine, for the status document and logs.
 type Status struct {
-	State  State
-	Reason Reason    // why State was entered
+	State State
+	// Reason is why State was entered; in Fault, the current cause.
+	Reason Reason
 	Since  time.Time // when State was entered; zero before the first transition
+	// Fault is the interface's condition as last reported (EventFault,
+	// EventLinkUp), in every state; FaultNone when usable.
+	Fault FaultCause
 
 	// Master is this router's Address when Master, the Master whose advert
 	// was last accepted when Backup, and invalid when unknown.
 	Master         netip.Addr
 	MasterPriority uint8
 
-	Priority          uint8 // Config.Priority
-	EffectivePriority uint8 // the latest EventPriority, else Config.Priority
+	// Priority is Config.Priority. CheckPriority is what the health checks
+	// leave of it: the latest EventPriority, else Priority.
+	// EffectivePriority is the one advertised and compared:
+	// PriorityAddFailed while AddFailing, else CheckPriority. A change of
+	// EffectivePriority is due to the checks if CheckPriority changed with
+	// it, else to AddFailing.
+	Priority          uint8
+	CheckPriority     uint8
+	EffectivePriority uint8
 
 	// MasterAdverInterval is Master_Adver_Interval: for version 3 learned by
 	// a Backup from accepted adverts, else Config.AdvertInterval.
@@ -310,4 +502,26 @@ type Status struct {
 	// (RFC 3768 §6.1). It is kept at nanosecond precision, not rounded to
 	// centiseconds.
 	SkewTime time.Duration
+
+	// AnnounceRoundsLeft is how many rounds of the current burst are still
+	// to be sent (a round being retried counts); 0 when none is under way.
+	AnnounceRoundsLeft int
+	// AnnounceFailures counts consecutive failures of the latest round.
+	AnnounceFailures int
+
+	// AddFailing is true from EventAddFailed until EventAddOK or, outside
+	// Master, until AddRetry. AddFailures counts consecutive failed adds
+	// (reset by EventAddOK only). AddRetry is when ActAddVIPs is retried
+	// (Master) or the penalty ends (otherwise); zero when neither is due.
+	AddFailing  bool
+	AddFailures int
+	AddRetry    time.Time
+
+	// RemovePending is true from EventRemoveFailed until EventRemoveOK or
+	// the next takeover: addresses may be left on the interface.
+	// RemoveFailures counts consecutive failed removes; RemoveRetry is when
+	// ActRemoveVIPs is retried, zero when none is due.
+	RemovePending  bool
+	RemoveFailures int
+	RemoveRetry    time.Time
 }

@@ -16,6 +16,9 @@ func Example() {
 		AdvertInterval: time.Second,
 		Preempt:        true,
 		Address:        netip.MustParseAddr("192.0.2.2"),
+
+		AnnounceCount:    3,
+		AnnounceInterval: time.Second,
 	})
 	if err != nil {
 		panic(err)
@@ -31,8 +34,14 @@ func Example() {
 	st = m.Status()
 	fmt.Println(st.State, st.Reason, acts)
 
+	// The shell carries out the actions, reports how the add went, and
+	// delivers EventTimer at the deadline: the next round of the burst.
+	m.Step(st.Since, election.Event{Kind: election.EventAddOK})
+	acts = m.Step(m.Deadline(), election.Event{Kind: election.EventTimer})
+	fmt.Println(acts, "rounds left", m.Status().AnnounceRoundsLeft)
+
 	// A router of higher priority appears; we step down.
-	acts = m.Step(st.Since.Add(time.Second), election.Event{
+	acts = m.Step(st.Since.Add(1500*time.Millisecond), election.Event{
 		Kind:     election.EventAdvert,
 		From:     netip.MustParseAddr("192.0.2.3"),
 		Priority: 200,
@@ -43,5 +52,6 @@ func Example() {
 	// Output:
 	// BACKUP startup until 3.609375s
 	// MASTER master-down-timer [send-advert(prio=100) add-vips announce]
-	// BACKUP higher-priority-advert [cancel-announce remove-vips] master 192.0.2.3
+	// [send-advert(prio=100) announce] rounds left 1
+	// BACKUP higher-priority-advert [remove-vips send-advert(prio=100)] master 192.0.2.3
 }

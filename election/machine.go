@@ -10,18 +10,28 @@ import (
 type Machine struct {
 	cfg Config
 
+	// state is the one state value: whether the router is started (not
+	// Initialize) and what it does. Nothing beside it says "stopped".
 	state  State
 	reason Reason
 	since  time.Time
+	// fault is the interface condition as last reported. It is an input,
+	// kept in every state: EventStartup in Initialize consults it. In
+	// Fault, reason is fault.Reason(); Backup and Master imply FaultNone.
+	fault FaultCause
 
-	prio     uint8 // effective priority
-	linkDown bool  // remembered while stopped, so that Startup goes to Fault
-	stopped  bool  // Initialize after EventShutdown: only EventStartup starts
+	checkPrio uint8 // from EventPriority; see prio for the effective one
 
 	// masterAdverInterval is Master_Adver_Interval (RFC 9568 §6.1).
 	masterAdverInterval time.Duration
 	master              netip.Addr // Master of the last accepted advert (Backup)
 	masterPrio          uint8
+	// discarded is the sender of the last advert a Backup discarded to
+	// preempt it, since the last one it accepted; invalid if none. A drop of
+	// our priority makes it acceptable again (setPriority).
+	discarded         netip.Addr
+	discardedPrio     uint8
+	discardedInterval time.Duration
 
 	// adverTimer is Adver_Timer; set in Master only.
 	adverTimer time.Time
@@ -33,6 +43,30 @@ type Machine struct {
 	// heard a Master of lower priority than its own since it last accepted
 	// an advert of at least its own priority; zero if it has not.
 	lowerSince time.Time
+
+	// The announcement schedule, in Master only. announceAt is when the
+	// next round is due (zero: none); announceLeft counts the rounds still
+	// to send, the next one included. announceRetry marks the next round
+	// as a retry of a failed one; announceFails counts consecutive
+	// failures of the latest round. refreshAt is the next periodic round.
+	announceAt    time.Time
+	announceLeft  int
+	announceRetry bool
+	announceFails int
+	refreshAt     time.Time
+
+	// Add failures: addFailing is the penalty (prio is PriorityAddFailed),
+	// addFails counts consecutive failures, addRetry is the next
+	// ActAddVIPs in Master and the end of the penalty elsewhere.
+	addFailing bool
+	addFails   int
+	addRetry   time.Time
+
+	// Remove failures: removePending means addresses may be left behind;
+	// removeRetry is the next ActRemoveVIPs (not in Master).
+	removePending bool
+	removeFails   int
+	removeRetry   time.Time
 }
 
 // New returns a Machine in Initialize, waiting for EventStartup. Errors
@@ -43,9 +77,17 @@ func New(cfg Config) (*Machine, error) {
 	}
 	return &Machine{
 		cfg:                 cfg,
-		prio:                cfg.Priority,
+		checkPrio:           cfg.Priority,
 		masterAdverInterval: cfg.AdvertInterval,
 	}, nil
+}
+
+// prio is the effective priority.
+func (m *Machine) prio() uint8 {
+	if m.addFailing {
+		return PriorityAddFailed
+	}
+	return m.checkPrio
 }
 
 // Step feeds one event that happened at now and returns what to do, in
@@ -53,13 +95,13 @@ func New(cfg Config) (*Machine, error) {
 func (m *Machine) Step(now time.Time, ev Event) []Action {
 	switch ev.Kind {
 	case EventStartup:
-		// In Fault the router has started and waits for EventLinkUp.
+		// Only Initialize starts: in Fault the router has started and waits
+		// for EventLinkUp.
 		if m.state != Initialize {
 			return nil
 		}
-		m.stopped = false
-		if m.linkDown {
-			m.transition(now, Fault, ReasonLinkDown)
+		if m.fault != FaultNone {
+			m.transition(now, Fault, m.fault.Reason())
 			return nil
 		}
 		return m.start(now, ReasonStartup)
@@ -68,33 +110,85 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 	case EventTimer:
 		return m.timer(now)
 	case EventPriority:
-		return m.setPriority(now, ev.Priority)
+		p := max(ev.Priority, 1) // 0 is taken as 1: it means shutdown
+		old := m.prio()
+		m.checkPrio = p
+		return m.priorityChanged(now, old)
 	case EventLinkDown:
-		return m.linkLost(now)
+		return m.faulted(now, FaultLinkDown)
+	case EventFault:
+		c := ev.Cause
+		if c == FaultNone || c > FaultNoSourceAddress {
+			c = FaultLinkDown
+		}
+		return m.faulted(now, c)
 	case EventLinkUp:
-		m.linkDown = false
+		m.fault = FaultNone
 		if m.state == Fault {
 			return m.start(now, ReasonLinkUp)
 		}
 		return nil
 	case EventShutdown:
 		return m.shutdown(now)
+	case EventAnnounceFailed:
+		m.announceFailed(now)
+		return nil
+	case EventAddFailed:
+		return m.addFailed(now)
+	case EventAddOK:
+		return m.addOK(now)
+	case EventRemoveFailed:
+		if m.state != Master {
+			m.removePending = true
+			m.removeFails++
+			m.removeRetry = now.Add(m.cfg.backoff(m.removeFails))
+		}
+		return nil
+	case EventRemoveOK:
+		m.removePending, m.removeFails, m.removeRetry = false, 0, time.Time{}
+		return nil
+	case EventVIPsMissing:
+		if m.state != Master {
+			return nil
+		}
+		// Put them back and tell the LAN again; the add reports its
+		// outcome like any other.
+		return []Action{{Kind: ActAddVIPs}, m.announceNow(now)}
 	}
 	return nil
 }
 
-// Deadline is when EventTimer is next due; zero when no timer runs. An
-// EventTimer delivered late is handled as if on time; one delivered early
-// does nothing. A timer that has expired does not fire by itself: an advert
-// that Step sees first is handled against the old timers.
+// Deadline is when EventTimer is next due: the earliest timer that runs in
+// the current state, zero when none does. In Master: Adver_Timer, the next
+// announcement round, the refresh, the add retry. In Backup:
+// Master_Down_Timer. Outside Master, Initialize and Fault included: the end
+// of an add penalty and the remove retry, so that a router that failed to
+// give its addresses up keeps trying. An EventTimer delivered late is
+// handled as if on time; one delivered early does nothing. A timer that has
+// expired does not fire by itself: an advert that Step sees first is
+// handled against the old timers.
 func (m *Machine) Deadline() time.Time {
+	var d time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (d.IsZero() || t.Before(d)) {
+			d = t
+		}
+	}
 	switch m.state {
 	case Master:
-		return m.adverTimer
+		earliest(m.adverTimer)
+		earliest(m.announceAt)
+		earliest(m.refreshAt)
+		earliest(m.addRetry)
+		return d
 	case Backup:
-		return m.downTimer
+		earliest(m.downTimer)
 	}
-	return time.Time{}
+	if m.addFailing {
+		earliest(m.addRetry)
+	}
+	earliest(m.removeRetry)
+	return d
 }
 
 // Status returns a snapshot.
@@ -103,15 +197,25 @@ func (m *Machine) Status() Status {
 		State:               m.state,
 		Reason:              m.reason,
 		Since:               m.since,
+		Fault:               m.fault,
 		Priority:            m.cfg.Priority,
-		EffectivePriority:   m.prio,
+		CheckPriority:       m.checkPrio,
+		EffectivePriority:   m.prio(),
 		MasterAdverInterval: m.masterAdverInterval,
 		MasterDownInterval:  m.masterDownInterval(),
 		SkewTime:            m.skewTime(),
+		AnnounceRoundsLeft:  m.announceLeft,
+		AnnounceFailures:    m.announceFails,
+		AddFailing:          m.addFailing,
+		AddFailures:         m.addFails,
+		AddRetry:            m.addRetry,
+		RemovePending:       m.removePending,
+		RemoveFailures:      m.removeFails,
+		RemoveRetry:         m.removeRetry,
 	}
 	switch m.state {
 	case Master:
-		s.Master, s.MasterPriority = m.cfg.Address, m.prio
+		s.Master, s.MasterPriority = m.cfg.Address, m.prio()
 	case Backup:
 		s.Master, s.MasterPriority = m.master, m.masterPrio
 	}
@@ -125,7 +229,7 @@ func (m *Machine) skewTime() time.Duration {
 	if m.cfg.Version == 2 {
 		base = time.Second
 	}
-	return time.Duration(int64(256-int(m.prio)) * int64(base) / 256)
+	return time.Duration(int64(256-int(m.prio())) * int64(base) / 256)
 }
 
 // masterDownInterval is Master_Down_Interval (RFC 9568 §6.1, RFC 3768 §6.1).
@@ -133,17 +237,32 @@ func (m *Machine) masterDownInterval() time.Duration {
 	return 3*m.masterAdverInterval + m.skewTime()
 }
 
+// transition enters s and resets everything that belongs to one stay in a
+// state: the protocol timers, the Master heard, the announcement schedule.
+// Failure bookkeeping (add penalty, remove retry) outlives transitions.
 func (m *Machine) transition(now time.Time, s State, r Reason) {
 	m.state, m.reason, m.since = s, r, now
 	m.adverTimer, m.downTimer = time.Time{}, time.Time{}
 	m.lowerSince = time.Time{}
 	m.master, m.masterPrio = netip.Addr{}, 0
+	m.discarded, m.discardedPrio, m.discardedInterval = netip.Addr{}, 0, 0
+	m.announceAt, m.announceLeft, m.announceRetry, m.announceFails = time.Time{}, 0, false, 0
+	m.refreshAt = time.Time{}
+	if s != Master && m.addFailing && m.addRetry.IsZero() {
+		// Left Master before the retried add reported: the penalty runs a
+		// backoff period from here.
+		m.addRetry = now.Add(m.cfg.backoff(m.addFails))
+	}
 }
 
 // start is RFC 9568 §6.4.1, for EventStartup and for EventLinkUp out of
 // Fault.
 func (m *Machine) start(now time.Time, r Reason) []Action {
-	if m.prio == PriorityOwner {
+	if m.addFailing && !now.Before(m.addRetry) {
+		// The penalty ran out and its EventTimer is yet to come.
+		m.addFailing, m.addRetry = false, time.Time{}
+	}
+	if m.prio() == PriorityOwner {
 		if r == ReasonStartup {
 			r = ReasonOwnerStartup
 		}
@@ -159,41 +278,134 @@ func (m *Machine) start(now time.Time, r Reason) []Action {
 }
 
 // becomeMaster is the entry to Master of RFC 9568 §6.4.1 and §6.4.2: send
-// an advert, take the addresses, announce them, set Adver_Timer.
+// an advert, take the addresses, announce them (round one of the burst),
+// set Adver_Timer. The owner does the same; its caller skips the add.
 func (m *Machine) becomeMaster(now time.Time, r Reason) []Action {
 	m.transition(now, Master, r)
 	m.masterAdverInterval = m.cfg.AdvertInterval
 	m.adverTimer = now.Add(m.cfg.AdvertInterval)
+	if m.cfg.AnnounceRefresh > 0 {
+		m.refreshAt = now.Add(m.cfg.AnnounceRefresh)
+	}
+	// The add below supersedes any removal still being retried, and a
+	// penalty's retry: its outcome is reported next.
+	m.removePending, m.removeFails, m.removeRetry = false, 0, time.Time{}
+	m.addRetry = time.Time{}
 	return []Action{
-		{Kind: ActSendAdvert, Priority: m.prio},
+		{Kind: ActSendAdvert, Priority: m.prio()},
 		{Kind: ActAddVIPs},
-		{Kind: ActAnnounce},
+		m.startBurst(now),
 	}
 }
 
-// leaveMaster returns the actions that give the addresses up.
+// leaveMaster returns the action that gives the addresses up. The
+// announcement schedule ends with the transition that follows: an
+// ex-Master never points clients at itself.
 func leaveMaster(acts []Action) []Action {
-	return append(acts, Action{Kind: ActCancelAnnounce}, Action{Kind: ActRemoveVIPs})
+	return append(acts, Action{Kind: ActRemoveVIPs})
 }
 
-// timer handles EventTimer: whichever of Adver_Timer and Master_Down_Timer
-// has expired by now.
+// startBurst starts a burst of Config.AnnounceCount rounds and returns its
+// first round.
+func (m *Machine) startBurst(now time.Time) Action {
+	m.announceLeft = m.cfg.AnnounceCount
+	m.announceRetry = false
+	return m.announceRound(now)
+}
+
+// burstUnderway reports whether rounds of a burst (or a retry) are due.
+func (m *Machine) burstUnderway() bool { return !m.announceAt.IsZero() }
+
+// announceRound sends the next round of the burst and schedules the one
+// after it.
+func (m *Machine) announceRound(now time.Time) Action {
+	if !m.announceRetry {
+		m.announceFails = 0
+	}
+	m.announceRetry = false
+	m.announceLeft--
+	if m.announceLeft > 0 {
+		m.announceAt = now.Add(m.cfg.AnnounceInterval)
+	} else {
+		m.announceLeft, m.announceAt = 0, time.Time{}
+	}
+	return Action{Kind: ActAnnounce}
+}
+
+// announceNow sends one round outside the burst (a refresh, a repair),
+// unless a burst is under way, which it then restarts.
+func (m *Machine) announceNow(now time.Time) Action {
+	if m.burstUnderway() {
+		return m.startBurst(now)
+	}
+	m.announceLeft = 1
+	m.announceRetry = false
+	return m.announceRound(now)
+}
+
+// announceFailed handles EventAnnounceFailed: the latest round is sent
+// again after AnnounceRetryDelay, not at the next round, so that a round
+// lost to a transient error (ENETDOWN just after link up) is not lost for
+// good; after AnnounceRetries retries in a row the round is given up.
+func (m *Machine) announceFailed(now time.Time) {
+	if m.state != Master {
+		return
+	}
+	m.announceFails++
+	if m.announceFails > AnnounceRetries {
+		return
+	}
+	m.announceLeft++
+	m.announceRetry = true
+	m.announceAt = now.Add(AnnounceRetryDelay)
+}
+
+// timer handles EventTimer: every timer of the current state that has
+// expired by now. A timer restarts from now, so a late delivery does one
+// thing each, not a burst to catch up.
 func (m *Machine) timer(now time.Time) []Action {
+	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
+	var acts []Action
 	switch m.state {
 	case Master:
-		// RFC 9568 §6.4.3: Adver_Timer fires. It restarts from now, so a
-		// late delivery sends one advert, not a burst to catch up.
-		if !now.Before(m.adverTimer) {
+		// RFC 9568 §6.4.3: Adver_Timer fires.
+		if due(m.adverTimer) {
 			m.adverTimer = now.Add(m.cfg.AdvertInterval)
-			return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
+			acts = append(acts, Action{Kind: ActSendAdvert, Priority: m.prio()})
 		}
-	case Backup:
-		// RFC 9568 §6.4.2: Master_Down_Timer fires.
-		if !now.Before(m.downTimer) {
-			return m.becomeMaster(now, m.downReason)
+		if due(m.addRetry) {
+			m.addRetry = time.Time{} // until the outcome is reported
+			acts = append(acts, Action{Kind: ActAddVIPs})
 		}
+		announced := false
+		if due(m.announceAt) {
+			acts = append(acts, m.announceRound(now))
+			announced = true
+		}
+		if due(m.refreshAt) {
+			m.refreshAt = now.Add(m.cfg.AnnounceRefresh)
+			if !announced && !m.burstUnderway() {
+				acts = append(acts, m.announceNow(now))
+			}
+		}
+		return acts
 	}
-	return nil
+	if m.addFailing && due(m.addRetry) {
+		// The penalty's backoff period is over: contend again. The failure
+		// count stays, so that the next failure waits longer.
+		old := m.prio()
+		m.addFailing, m.addRetry = false, time.Time{}
+		acts = append(acts, m.priorityChanged(now, old)...)
+	}
+	// RFC 9568 §6.4.2: Master_Down_Timer fires.
+	if m.state == Backup && due(m.downTimer) {
+		acts = append(acts, m.becomeMaster(now, m.downReason)...)
+	}
+	if m.state != Master && due(m.removeRetry) {
+		m.removeRetry = time.Time{} // until the outcome is reported
+		acts = append(acts, Action{Kind: ActRemoveVIPs})
+	}
+	return acts
 }
 
 // advert handles a received advert in Backup (RFC 9568 §6.4.2) and Master
@@ -221,30 +433,48 @@ func (m *Machine) backupAdvert(now time.Time, ev Event) {
 		if ev.From == m.master {
 			m.master, m.masterPrio = netip.Addr{}, 0
 		}
+		if ev.From == m.discarded {
+			m.discarded = netip.Addr{}
+		}
 		return
 	}
 	if !m.accept(now, ev.Priority) {
 		// Preempt_Mode and a lower priority: discard, so that
-		// Master_Down_Timer fires and this router takes over.
-		m.downReason = ReasonPreempt
+		// Master_Down_Timer fires and this router takes over. If it was to
+		// fire for a priority 0 advert, that stays its reason.
+		if m.downReason == ReasonMasterDown {
+			m.downReason = ReasonPreempt
+		}
+		m.discarded, m.discardedPrio, m.discardedInterval = ev.From, ev.Priority, ev.Interval
 		return
 	}
-	if m.cfg.Version == 3 && ev.Interval > 0 {
-		m.masterAdverInterval = ev.Interval
+	m.acceptAdvert(now, ev.From, ev.Priority, ev.Interval)
+}
+
+// acceptAdvert is the accepting branch of RFC 9568 §6.4.2: learn
+// Master_Adver_Interval (version 3), reset Master_Down_Timer.
+func (m *Machine) acceptAdvert(now time.Time, from netip.Addr, prio uint8, interval time.Duration) {
+	if m.cfg.Version == 3 && interval > 0 {
+		m.masterAdverInterval = interval
 	}
-	m.master, m.masterPrio = ev.From, ev.Priority
+	m.master, m.masterPrio = from, prio
+	m.discarded = netip.Addr{}
 	m.downTimer = now.Add(m.masterDownInterval())
 	m.downReason = ReasonMasterDown
+}
+
+// preempts reports whether this router preempts: Preempt_Mode, or the owner
+// whatever Preempt_Mode says (RFC 9568 §6.1).
+func (m *Machine) preempts() bool {
+	return m.cfg.Preempt || m.prio() == PriorityOwner
 }
 
 // accept reports whether a Backup accepts an advert of priority p:
 // RFC 9568 §6.4.2 "If Preempt_Mode is False, or if the Priority in the
 // ADVERTISEMENT is greater than or equal to the local Priority", widened by
-// PreemptDelay, during which a lower priority is accepted as well. The owner
-// always preempts, whatever Preempt_Mode says (RFC 9568 §6.1).
+// PreemptDelay, during which a lower priority is accepted as well.
 func (m *Machine) accept(now time.Time, p uint8) bool {
-	preempt := m.cfg.Preempt || m.prio == PriorityOwner
-	if !preempt || p >= m.prio {
+	if !m.preempts() || p >= m.prio() {
 		m.lowerSince = time.Time{}
 		return true
 	}
@@ -265,83 +495,124 @@ func (m *Machine) masterAdvert(now time.Time, ev Event) []Action {
 	switch {
 	case ev.Priority == PriorityShutdown:
 		// Another Master resigned: assert ourselves at once.
-	case ev.Priority > m.prio:
+	case ev.Priority > m.prio():
 		r = ReasonHigherPriority
-	case ev.Priority == m.prio && ev.From.Compare(m.cfg.Address) > 0:
+	case ev.Priority == m.prio() && ev.From.Compare(m.cfg.Address) > 0:
 		r = ReasonHigherAddress
 	default:
-		// A Master of lower rank: the RFC discards its advert; we also
-		// answer at once, so that it steps down within one delivery
-		// rather than after our next Adver_Timer (a healed partition).
+		// A Master of lower rank.
 	}
 	if r == ReasonNone {
+		// RFC 9568 §6.4.3 sends an advert for priority 0 and discards one
+		// of lower rank. Deviation: we answer both at once, so that a
+		// lower Master (a healed partition, a split brain) steps down
+		// within one delivery rather than after our next Adver_Timer; and
+		// since clients may have followed that other Master's
+		// announcements, we announce again, with a fresh burst unless one
+		// is under way.
 		m.adverTimer = now.Add(m.cfg.AdvertInterval)
-		return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
+		acts := []Action{{Kind: ActSendAdvert, Priority: m.prio()}}
+		if !m.burstUnderway() {
+			acts = append(acts, m.startBurst(now))
+		}
+		return acts
 	}
+	// RFC 9568 §6.4.3: step down to Backup. Deviation: after giving the
+	// addresses up, send one advert at our own priority (the farewell).
+	// The RFC has the loser go silent; but if the winner heard us first
+	// and we only now hear it, the winner never learns that clients
+	// followed our announcements during the split. Our farewell is an
+	// advert of lower rank to it: it answers and announces again (above).
+	// Other Backups treat it as any advert of that priority.
+	prio := m.prio()
 	acts := leaveMaster(nil)
+	acts = append(acts, Action{Kind: ActSendAdvert, Priority: prio})
 	m.transition(now, Backup, r)
-	if m.cfg.Version == 3 && ev.Interval > 0 {
-		m.masterAdverInterval = ev.Interval
-	}
-	m.master, m.masterPrio = ev.From, ev.Priority
-	m.downTimer = now.Add(m.masterDownInterval())
-	m.downReason = ReasonMasterDown
+	m.acceptAdvert(now, ev.From, ev.Priority, ev.Interval)
 	return acts
 }
 
-// setPriority handles EventPriority.
-func (m *Machine) setPriority(now time.Time, p uint8) []Action {
-	if p == PriorityShutdown {
-		p = 1
-	}
-	if p == m.prio {
+// priorityChanged acts on a change of the effective priority from old, for
+// whatever cause: EventPriority, an add failing, its penalty ending.
+func (m *Machine) priorityChanged(now time.Time, old uint8) []Action {
+	p := m.prio()
+	if p == old {
 		return nil
 	}
-	m.prio = p
 	switch m.state {
 	case Master:
 		// Keep the role but tell the Backups at once: a Backup with
 		// Preempt_Mode and a now higher priority starts discarding our
 		// adverts and takes over when its Master_Down_Timer fires.
 		m.adverTimer = now.Add(m.cfg.AdvertInterval)
-		return []Action{{Kind: ActSendAdvert, Priority: m.prio}}
+		return []Action{{Kind: ActSendAdvert, Priority: p}}
 	case Backup:
+		if p == PriorityOwner {
+			// RFC 9568 §6.4.1: the owner becomes Master at once.
+			return m.becomeMaster(now, ReasonPriorityChanged)
+		}
 		// Skew_Time and Master_Down_Interval follow the new priority from
 		// the next accepted advert on; the running Master_Down_Timer is
 		// left alone. A Backup that now outranks the Master takes over,
 		// with Preempt_Mode, by discarding its adverts until
-		// Master_Down_Timer fires (after PreemptDelay, if any).
-		if p == PriorityOwner {
-			// RFC 9568 §6.4.1: the owner becomes Master at once.
-			return m.becomeMaster(now, ReasonPriorityChanged)
+		// Master_Down_Timer fires (after PreemptDelay, if any). One that
+		// was discarding adverts to preempt and no longer outranks their
+		// sender accepts it again, as if its last advert came now:
+		// otherwise the Master_Down_Timer that the discarded adverts
+		// left running would still fire and take over from a Master it
+		// no longer outranks.
+		if m.discarded.IsValid() && (!m.preempts() || m.discardedPrio >= p) {
+			m.lowerSince = time.Time{}
+			m.acceptAdvert(now, m.discarded, m.discardedPrio, m.discardedInterval)
 		}
 	}
 	return nil
 }
 
-// linkLost handles EventLinkDown: Fault from any state, so that a router
-// whose link is down when it starts comes up at EventLinkUp. After
-// EventShutdown it is only remembered, for the next EventStartup.
-func (m *Machine) linkLost(now time.Time) []Action {
-	m.linkDown = true
+// addFailed handles EventAddFailed: the penalty, and the retry with
+// backoff (RFC 9568 leaves address installation to the implementation).
+func (m *Machine) addFailed(now time.Time) []Action {
+	old := m.prio()
+	m.addFailing = true
+	m.addFails++
+	m.addRetry = now.Add(m.cfg.backoff(m.addFails))
+	return m.priorityChanged(now, old)
+}
+
+// addOK handles EventAddOK: the penalty ends. A Master whose addresses were
+// missing announces them again, since the rounds sent before were for
+// addresses it did not hold.
+func (m *Machine) addOK(now time.Time) []Action {
+	wasFailing := m.addFailing
+	old := m.prio()
+	m.addFailing, m.addFails, m.addRetry = false, 0, time.Time{}
+	acts := m.priorityChanged(now, old)
+	if wasFailing && m.state == Master && !m.burstUnderway() {
+		acts = append(acts, m.startBurst(now))
+	}
+	return acts
+}
+
+// faulted handles EventFault: Fault from Backup and Master, the Reason
+// following the cause in Fault, and only remembered in Initialize.
+func (m *Machine) faulted(now time.Time, c FaultCause) []Action {
+	m.fault = c
 	switch m.state {
-	case Initialize:
-		if !m.stopped {
-			m.transition(now, Fault, ReasonLinkDown)
-		}
 	case Master:
-		// No priority 0 advert: the link is down and would not carry it.
+		// No priority 0 advert: the interface would not carry it.
 		acts := leaveMaster(nil)
-		m.transition(now, Fault, ReasonLinkDown)
+		m.transition(now, Fault, c.Reason())
 		return acts
 	case Backup:
-		m.transition(now, Fault, ReasonLinkDown)
+		m.transition(now, Fault, c.Reason())
+	case Fault:
+		m.reason = c.Reason() // the same Fault, for another cause
 	}
 	return nil
 }
 
 // shutdown is RFC 9568 §6.4.2 and §6.4.3, "If a Shutdown event is
-// received".
+// received". Initialize is then left only by EventStartup.
 func (m *Machine) shutdown(now time.Time) []Action {
 	switch m.state {
 	case Master:
@@ -351,6 +622,5 @@ func (m *Machine) shutdown(now time.Time) []Action {
 	case Backup, Fault:
 		m.transition(now, Initialize, ReasonShutdown)
 	}
-	m.stopped = true
 	return nil
 }

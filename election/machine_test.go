@@ -3,6 +3,7 @@ package election
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ func validConfig() Config {
 		AdvertInterval: time.Second,
 		Preempt:        true,
 		Address:        netip.MustParseAddr("198.18.0.2"),
+
+		AnnounceCount:    5,
+		AnnounceInterval: time.Second,
 	}
 }
 
@@ -42,6 +46,17 @@ func TestNewValidates(t *testing.T) {
 		{"negative delay", func(c *Config) { c.PreemptDelay = -time.Second }, "PreemptDelay"},
 		{"no address", func(c *Config) { c.Address = netip.Addr{} }, "Address"},
 		{"v2 IPv6", func(c *Config) { c.Version = 2; c.Address = netip.MustParseAddr("2001:db8::2") }, "Address"},
+		{"valid one round", func(c *Config) { c.AnnounceCount = 1 }, ""},
+		{"valid refresh", func(c *Config) { c.AnnounceRefresh = time.Minute }, ""},
+		{"valid backoff", func(c *Config) { c.RetryBackoff, c.RetryBackoffMax = time.Second, time.Second }, ""},
+		{"valid backoff alone", func(c *Config) { c.RetryBackoff = 2 * time.Minute }, ""},
+		{"no rounds", func(c *Config) { c.AnnounceCount = 0 }, "AnnounceCount"},
+		{"negative rounds", func(c *Config) { c.AnnounceCount = -1 }, "AnnounceCount"},
+		{"no round interval", func(c *Config) { c.AnnounceInterval = 0 }, "AnnounceInterval"},
+		{"negative refresh", func(c *Config) { c.AnnounceRefresh = -time.Second }, "AnnounceRefresh"},
+		{"negative backoff", func(c *Config) { c.RetryBackoff = -time.Second }, "RetryBackoff"},
+		{"negative backoff max", func(c *Config) { c.RetryBackoffMax = -time.Second }, "RetryBackoffMax"},
+		{"backoff max below backoff", func(c *Config) { c.RetryBackoff, c.RetryBackoffMax = 2*time.Second, time.Second }, "RetryBackoffMax"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,16 +120,59 @@ func TestNames(t *testing.T) {
 	got := []string{
 		Initialize.String(), Backup.String(), Master.String(), Fault.String(), State(9).String(),
 	}
-	for r := ReasonNone; r <= ReasonPriorityChanged+1; r++ {
+	for r := ReasonNone; r <= ReasonNoSourceAddress+1; r++ {
 		got = append(got, r.String())
+	}
+	for c := FaultNone; c <= FaultNoSourceAddress+1; c++ {
+		got = append(got, c.String())
+	}
+	for k := EventStartup; k <= EventVIPsMissing+1; k++ {
+		got = append(got, k.String())
+	}
+	for k := ActSendAdvert; k <= ActAnnounce+1; k++ {
+		got = append(got, k.String())
 	}
 	want := []string{
 		"INIT", "BACKUP", "MASTER", "FAULT", "State(9)",
 		"none", "startup", "owner-startup", "master-down-timer", "higher-priority-advert",
 		"equal-priority-higher-address", "priority-zero-advert", "preempt", "link-down",
-		"link-up", "shutdown", "priority-changed", "Reason(12)",
+		"link-up", "shutdown", "priority-changed", "interface-missing", "no-source-address",
+		"Reason(14)",
+		"none", "link-down", "interface-missing", "no-source-address", "FaultCause(4)",
+		"startup", "advert", "timer", "priority", "link-down", "link-up", "shutdown", "fault",
+		"announce-failed", "add-failed", "add-ok", "remove-failed", "remove-ok", "vips-missing",
+		"EventKind(14)",
+		"send-advert", "add-vips", "remove-vips", "announce", "ActionKind(4)",
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("names:\n got %q\nwant %q", got, want)
+	}
+}
+
+// TestBackoff checks the retry backoff of failed adds and removes: 1s
+// doubling to 60s by default, or the configured bounds.
+func TestBackoff(t *testing.T) {
+	def := validConfig()
+	var got []time.Duration
+	for n := 1; n <= 9; n++ {
+		got = append(got, def.backoff(n))
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second,
+		16 * time.Second, 32 * time.Second, time.Minute, time.Minute, time.Minute}
+	if !slices.Equal(got, want) {
+		t.Errorf("default backoff %v, want %v", got, want)
+	}
+	c := validConfig()
+	c.RetryBackoff, c.RetryBackoffMax = 300*time.Millisecond, time.Second
+	got = got[:0]
+	for n := 1; n <= 4; n++ {
+		got = append(got, c.backoff(n))
+	}
+	want = []time.Duration{300 * time.Millisecond, 600 * time.Millisecond, time.Second, time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("configured backoff %v, want %v", got, want)
+	}
+	if d := def.backoff(1 << 20); d != time.Minute {
+		t.Errorf("backoff after many failures %v, want 1m", d)
 	}
 }

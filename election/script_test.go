@@ -21,12 +21,20 @@ var update = flag.Bool("update", false, "rewrite the expected output of testdata
 // Commands:
 //
 //	new [version=3] priority=N interval=D [preempt=BOOL] [delay=D] addr=A
+//	    [announce=N] [announce-interval=D] [refresh=D] [backoff=D] [backoff-max=D]
 //	step t=T EVENT            T: offset from the start (0, 1.5s), or
 //	                          "deadline", "deadline+D", "deadline-D"
-//	status                    prints timers and priorities
+//	status                    prints priorities, timer lengths and failures
+//	timers                    prints every timer that is set, relative to now
+//
+// A new machine announces one round (announce=1, announce-interval=1s)
+// unless told otherwise.
 //
 // Events: startup, timer, shutdown, link-down, link-up,
-// advert from=A prio=N [interval=D], priority prio=N.
+// advert from=A prio=N [interval=D], priority prio=N,
+// fault cause=link-down|interface-missing|no-source-address,
+// announce-failed, add-failed, add-ok, remove-failed, remove-ok,
+// vips-missing.
 //
 // A step prints the actions it returned, if any, then the state.
 func TestScripts(t *testing.T) {
@@ -163,7 +171,7 @@ func (r *scriptRunner) exec(verb string, args []string) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg := Config{Version: 3}
+		cfg := Config{Version: 3, AnnounceCount: 1, AnnounceInterval: time.Second}
 		for k, v := range kv {
 			switch k {
 			case "version":
@@ -178,6 +186,16 @@ func (r *scriptRunner) exec(verb string, args []string) ([]string, error) {
 				cfg.PreemptDelay, err = time.ParseDuration(v)
 			case "addr":
 				cfg.Address, err = netip.ParseAddr(v)
+			case "announce":
+				cfg.AnnounceCount, err = strconv.Atoi(v)
+			case "announce-interval":
+				cfg.AnnounceInterval, err = time.ParseDuration(v)
+			case "refresh":
+				cfg.AnnounceRefresh, err = time.ParseDuration(v)
+			case "backoff":
+				cfg.RetryBackoff, err = time.ParseDuration(v)
+			case "backoff-max":
+				cfg.RetryBackoffMax, err = time.ParseDuration(v)
 			default:
 				err = fmt.Errorf("unknown key %q", k)
 			}
@@ -193,8 +211,47 @@ func (r *scriptRunner) exec(verb string, args []string) ([]string, error) {
 			return nil, fmt.Errorf("no machine: use new")
 		}
 		s := r.m.Status()
-		return []string{fmt.Sprintf("priority=%d effective=%d master-adver-interval=%v master-down-interval=%v skew=%v",
-			s.Priority, s.EffectivePriority, s.MasterAdverInterval, s.MasterDownInterval, s.SkewTime)}, nil
+		line := fmt.Sprintf("priority=%d effective=%d master-adver-interval=%v master-down-interval=%v skew=%v",
+			s.Priority, s.EffectivePriority, s.MasterAdverInterval, s.MasterDownInterval, s.SkewTime)
+		// The rest only when it says something, so that older scripts
+		// stay short.
+		if s.CheckPriority != s.EffectivePriority {
+			line += fmt.Sprintf(" checks=%d", s.CheckPriority)
+		}
+		if s.Fault != FaultNone {
+			line += fmt.Sprintf(" fault=%v", s.Fault)
+		}
+		if s.AnnounceRoundsLeft > 0 || s.AnnounceFailures > 0 {
+			line += fmt.Sprintf(" announce-left=%d announce-failures=%d", s.AnnounceRoundsLeft, s.AnnounceFailures)
+		}
+		if s.AddFailing || s.AddFailures > 0 {
+			line += fmt.Sprintf(" add-failing=%v add-failures=%d add-retry=%s", s.AddFailing, s.AddFailures, r.rel(s.AddRetry))
+		}
+		if s.RemovePending || s.RemoveFailures > 0 {
+			line += fmt.Sprintf(" remove-pending=%v remove-failures=%d remove-retry=%s", s.RemovePending, s.RemoveFailures, r.rel(s.RemoveRetry))
+		}
+		return []string{line}, nil
+	case "timers":
+		if r.m == nil {
+			return nil, fmt.Errorf("no machine: use new")
+		}
+		m := r.m
+		var parts []string
+		for _, t := range []struct {
+			name string
+			at   time.Time
+		}{
+			{"adver", m.adverTimer}, {"master-down", m.downTimer}, {"announce", m.announceAt},
+			{"refresh", m.refreshAt}, {"add", m.addRetry}, {"remove", m.removeRetry},
+		} {
+			if !t.at.IsZero() {
+				parts = append(parts, t.name+"="+r.rel(t.at))
+			}
+		}
+		if len(parts) == 0 {
+			parts = []string{"none"}
+		}
+		return []string{"timers: " + strings.Join(parts, " ")}, nil
 	case "step":
 		return r.step(args)
 	}
@@ -231,6 +288,31 @@ func (r *scriptRunner) step(args []string) ([]string, error) {
 		ev.Kind = EventLinkDown
 	case "link-up":
 		ev.Kind = EventLinkUp
+	case "fault":
+		ev.Kind = EventFault
+		switch c := kv["cause"]; c {
+		case "link-down":
+			ev.Cause = FaultLinkDown
+		case "interface-missing":
+			ev.Cause = FaultInterfaceMissing
+		case "no-source-address":
+			ev.Cause = FaultNoSourceAddress
+		case "", "none":
+		default:
+			return nil, fmt.Errorf("unknown fault cause %q", c)
+		}
+	case "announce-failed":
+		ev.Kind = EventAnnounceFailed
+	case "add-failed":
+		ev.Kind = EventAddFailed
+	case "add-ok":
+		ev.Kind = EventAddOK
+	case "remove-failed":
+		ev.Kind = EventRemoveFailed
+	case "remove-ok":
+		ev.Kind = EventRemoveOK
+	case "vips-missing":
+		ev.Kind = EventVIPsMissing
 	case "priority":
 		ev.Kind = EventPriority
 		if ev.Priority, err = parseUint8(kv["prio"]); err != nil {
@@ -267,10 +349,7 @@ func (r *scriptRunner) step(args []string) ([]string, error) {
 
 func (r *scriptRunner) state() string {
 	s := r.m.Status()
-	deadline := "none"
-	if d := r.m.Deadline(); !d.IsZero() {
-		deadline = "+" + d.Sub(r.now).String()
-	}
+	deadline := r.rel(r.m.Deadline())
 	master := "none"
 	if s.Master.IsValid() {
 		master = fmt.Sprintf("%v/%d", s.Master, s.MasterPriority)
@@ -281,6 +360,17 @@ func (r *scriptRunner) state() string {
 	}
 	return fmt.Sprintf("state=%v reason=%v since=%s deadline=%s master=%s",
 		s.State, s.Reason, since, deadline, master)
+}
+
+// rel prints t relative to now: "+1s", "-10ms", or "none" for zero.
+func (r *scriptRunner) rel(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	if d := t.Sub(r.now); d < 0 {
+		return d.String()
+	}
+	return "+" + t.Sub(r.now).String()
 }
 
 func (r *scriptRunner) parseTime(s string) (time.Time, error) {

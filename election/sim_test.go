@@ -23,9 +23,15 @@ var (
 // TestSimulation runs Machines on a simulated LAN: a fake clock, a seeded
 // random source, and a network that loses, delays, duplicates and reorders
 // adverts, partitions and heals, while routers crash, restart, shut down,
-// lose their link and change priority. Each run alternates chaos with quiet
-// periods (no loss, no faults, fixed latency) long enough to converge, and
-// checks after each:
+// lose their interface (link down, interface deleted, no source address),
+// change priority, fail to add or remove their VIPs and fail to send
+// announcements. Each run alternates chaos with quiet periods (no loss, no
+// faults, fixed latency). A quiet period has two stages. In the first the
+// OS failures go on; it checks that, with Preempt_Mode, a Master whose add
+// keeps failing does not stay Master for longer than the retry backoff cap
+// plus Master_Down_Interval (and PreemptDelay) while a healthy router of
+// priority above 1 is in its group. In the second the OS is healed too, and
+// once the LAN must have converged it checks:
 //
 //   - exactly one Master in each connected group of running routers;
 //   - with Preempt_Mode, that Master has the highest effective priority of
@@ -33,12 +39,18 @@ var (
 //     accept an advert of equal priority, so a router that restarts does not
 //     take over from an equal one of lower address); without it, an owner
 //     in the group is the Master;
+//   - no add penalty or pending remove is left, and only Masters hold VIPs;
 //   - nothing changes during a further quiet stretch.
 //
 // After every step it checks that a Master that heard a better advert is no
-// longer Master, that VIP actions alternate add/remove and announcements
-// start/cancel, that only a Master holds the VIPs, and that deadlines and
-// reasons are consistent. A failure prints the seed and a trace;
+// longer Master and sent its farewell after giving the VIPs up; that one
+// that answered a lower or resigning advert restarted the announcements
+// unless a burst was under way; that ActAnnounce comes only in Master, with
+// the VIPs, and never after the router's own priority 0 advert; that only a
+// Master holds the VIPs, except while a remove is being retried; that the
+// effective priority is the checks' or PriorityAddFailed; that Fault shows
+// the cause last reported; and that deadlines and reasons are consistent. A
+// failure prints the seed and a trace;
 // go test ./election/ -run TestSimulation -seed N -v replays one.
 func TestSimulation(t *testing.T) {
 	if *simSeed != 0 {
@@ -96,18 +108,29 @@ func TestSimulation(t *testing.T) {
 }
 
 type simNode struct {
-	id   int
-	addr netip.Addr
-	cfg  Config
-	m    *Machine // nil while crashed
-	link bool
-	seg  int   // partition segment; nodes hear each other within one
-	prio uint8 // effective priority, as last delivered
+	id    int
+	addr  netip.Addr
+	cfg   Config
+	m     *Machine   // nil while crashed
+	fault FaultCause // the interface, as the OS has it; FaultNone is usable
+	seg   int        // partition segment; nodes hear each other within one
+	prio  uint8      // priority the checks leave, as last delivered
 
-	vips, announcing bool
-	deadline         time.Time // m.Deadline() as last seen
-	timerAt          time.Time // when EventTimer is delivered: deadline plus lateness
+	// The OS: whether adds and removes fail, and how often a round of
+	// announcements does.
+	addBroken, removeBroken bool
+	announceFlaky           float64
+
+	vips     bool      // some VIP is on the interface
+	resigned bool      // sent a priority 0 advert since it last added the VIPs
+	deadline time.Time // m.Deadline() as last seen
+	timerAt  time.Time // when EventTimer is delivered: deadline plus lateness
+	// failingSince is when the node became Master with a failing add;
+	// zero when it is not.
+	failingSince time.Time
 }
+
+func (n *simNode) usable() bool { return n.fault == FaultNone }
 
 type simPacket struct {
 	at       time.Time
@@ -152,6 +175,7 @@ type sim struct {
 	jitter           time.Duration // random extra delay, up to
 	lateness         time.Duration // timer delivery lateness, up to
 	chaosMaxJitter   time.Duration
+	backoffMax       time.Duration // Config.RetryBackoffMax
 	steps, converges int
 
 	tracing bool
@@ -193,6 +217,17 @@ func (s *sim) setup() {
 	s.lateness = s.interval / 20
 	s.chaosMaxJitter = s.interval
 
+	// Announcements and retries, scaled to the advert interval so that a
+	// run sees the whole schedule: bursts, refreshes and backoff caps.
+	announceCount := 1 + r.IntN(5)
+	announceInterval := []time.Duration{s.interval / 3, s.interval, 2 * s.interval}[r.IntN(3)]
+	var refresh time.Duration
+	if r.IntN(3) == 0 {
+		refresh = 3 * s.interval
+	}
+	backoff := []time.Duration{s.interval / 2, s.interval}[r.IntN(2)]
+	s.backoffMax = []time.Duration{2 * s.interval, 4 * s.interval}[r.IntN(2)]
+
 	// Priorities: sometimes from a small pool, so that ties are common;
 	// sometimes an owner or two.
 	pool := []uint8{uint8(1 + r.IntN(254)), uint8(1 + r.IntN(254)), uint8(1 + r.IntN(254))}
@@ -212,20 +247,28 @@ func (s *sim) setup() {
 			addr = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(hosts[i] + 1)})
 		}
 		cfg := Config{
-			Version:        s.version,
-			Priority:       prio,
-			AdvertInterval: s.interval,
-			Preempt:        s.preempt,
-			PreemptDelay:   s.preemptDelay,
-			Address:        addr,
+			Version:          s.version,
+			Priority:         prio,
+			AdvertInterval:   s.interval,
+			Preempt:          s.preempt,
+			PreemptDelay:     s.preemptDelay,
+			Address:          addr,
+			AnnounceCount:    announceCount,
+			AnnounceInterval: announceInterval,
+			AnnounceRefresh:  refresh,
+			RetryBackoff:     backoff,
+			RetryBackoffMax:  s.backoffMax,
 		}
-		s.nodes = append(s.nodes, &simNode{id: i, addr: addr, cfg: cfg, link: true})
+		s.nodes = append(s.nodes, &simNode{id: i, addr: addr, cfg: cfg})
 	}
 }
 
 func (s *sim) summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "v%d interval=%v preempt=%v delay=%v routers:", s.version, s.interval, s.preempt, s.preemptDelay)
+	c := s.nodes[0].cfg
+	fmt.Fprintf(&b, "v%d interval=%v preempt=%v delay=%v announce=%dx%v refresh=%v backoff=%v..%v routers:",
+		s.version, s.interval, s.preempt, s.preemptDelay, c.AnnounceCount, c.AnnounceInterval, c.AnnounceRefresh,
+		c.RetryBackoff, c.RetryBackoffMax)
 	for _, n := range s.nodes {
 		fmt.Fprintf(&b, " r%d=%v/%d", n.id, n.addr, n.cfg.Priority)
 	}
@@ -258,10 +301,22 @@ func (s *sim) failf(format string, args ...any) {
 // quietPeriod bounds convergence after the last disturbance: packets still
 // in flight, PreemptDelay, a Master_Down_Interval (at most four intervals)
 // to notice a silent or lower Master, and intervals for the new Master's
-// advert to reach everyone. It is well over Master_Down_Interval plus one
-// Advertisement_Interval.
+// advert to reach everyone; plus a backoff cap for the last add penalty to
+// end, or a remove to be retried, and a Master_Down_Interval after that.
+// It is well over Master_Down_Interval plus one Advertisement_Interval.
 func (s *sim) quietPeriod() time.Duration {
-	return s.chaosMaxJitter + s.preemptDelay + 2*4*s.interval + 3*s.interval
+	return s.chaosMaxJitter + s.preemptDelay + 2*4*s.interval + 3*s.interval + s.backoffMax + 4*s.interval
+}
+
+// failingBound is how long, with Preempt_Mode, a Master whose add keeps
+// failing may stay Master in a quiet LAN with a healthy router in its
+// group: a healthy router's own penalty, if any, ends within the backoff
+// cap; it discards the Master's adverts of PriorityAddFailed after
+// PreemptDelay and takes over when its Master_Down_Timer (at most four
+// intervals) fires; plus two intervals of slack for timer lateness and
+// delivery.
+func (s *sim) failingBound() time.Duration {
+	return s.backoffMax + s.preemptDelay + 4*s.interval + 2*s.interval
 }
 
 func (s *sim) run() {
@@ -271,7 +326,7 @@ func (s *sim) run() {
 		s.runUntil(s.now.Add(time.Duration(r.Int64N(int64(2 * s.interval)))))
 		n := s.nodes[i]
 		if r.IntN(8) == 0 {
-			n.link = false
+			n.fault = s.randomCause()
 		}
 		s.boot(n)
 	}
@@ -299,15 +354,15 @@ func (s *sim) runUntil(t time.Time) {
 		}
 		s.now = at
 		if node >= 0 {
-			s.step(s.nodes[node], Event{Kind: EventTimer})
+			s.deliver(s.nodes[node], Event{Kind: EventTimer})
 			continue
 		}
 		p := heap.Pop(&s.queue).(simPacket)
 		to, from := s.nodes[p.to], s.nodes[p.from]
-		if to.m == nil || !to.link || to.seg != from.seg {
+		if to.m == nil || !to.usable() || to.seg != from.seg {
 			continue
 		}
-		s.step(to, Event{Kind: EventAdvert, From: from.addr, Priority: p.prio, Interval: p.interval})
+		s.deliver(to, Event{Kind: EventAdvert, From: from.addr, Priority: p.prio, Interval: p.interval})
 	}
 	if t.After(s.now) {
 		s.now = t
@@ -315,8 +370,8 @@ func (s *sim) runUntil(t time.Time) {
 }
 
 func (s *sim) send(from *simNode, prio uint8) {
-	if !from.link {
-		s.failf("r%d sent an advert with its link down", from.id)
+	if !from.usable() {
+		s.failf("r%d sent an advert with its interface down (%v)", from.id, from.fault)
 		return
 	}
 	for _, to := range s.nodes {
@@ -342,40 +397,76 @@ func (s *sim) send(from *simNode, prio uint8) {
 	}
 }
 
-// step feeds one event to a node, carries out the actions and checks the
-// per-step invariants.
-func (s *sim) step(n *simNode, ev Event) {
+// deliver feeds one event to a node, then the outcomes the OS reports for
+// the actions it returned (add-ok, announce-failed...), and checks that
+// the node holds the VIPs only when it should.
+func (s *sim) deliver(n *simNode, ev Event) {
+	queue := []Event{ev}
+	for len(queue) > 0 && n.m != nil && s.err == nil {
+		ev := queue[0]
+		queue = append(queue[1:], s.step(n, ev)...)
+	}
+	if n.m == nil || s.err != nil {
+		return
+	}
+	// Only a Master holds the VIPs, but for one that failed to remove them
+	// and retries.
+	st := n.m.Status()
+	if st.State == Master && !n.vips {
+		s.failf("r%d: Master without its VIPs", n.id)
+	}
+	if st.State != Master && n.vips && !st.RemovePending {
+		s.failf("r%d in %v holds VIPs with no remove pending", n.id, st.State)
+	}
+}
+
+// step feeds one event to a node, carries out the actions, checks the
+// per-step invariants and returns the outcomes to report.
+func (s *sim) step(n *simNode, ev Event) []Event {
 	s.steps++
 	if ev.Kind == EventPriority {
 		n.prio = max(ev.Priority, 1)
 	}
+	owner := n.cfg.Priority == PriorityOwner // the daemon skips its adds and removes
 	before := n.m.Status()
 	acts := n.m.Step(s.now, ev)
 	after := n.m.Status()
+	var outcomes []Event
 	for _, a := range acts {
 		switch a.Kind {
 		case ActSendAdvert:
 			s.send(n, a.Priority)
+			if a.Priority == PriorityShutdown {
+				n.resigned = true
+			}
 		case ActAddVIPs:
-			if n.vips {
-				s.failf("r%d: add-vips while holding them", n.id)
+			n.vips, n.resigned = true, false // with a broken add, some of them
+			switch {
+			case owner:
+			case n.addBroken:
+				outcomes = append(outcomes, Event{Kind: EventAddFailed})
+			default:
+				outcomes = append(outcomes, Event{Kind: EventAddOK})
 			}
-			n.vips = true
 		case ActRemoveVIPs:
-			if !n.vips {
-				s.failf("r%d: remove-vips while not holding them", n.id)
+			switch {
+			case owner:
+				n.vips = false
+			case n.removeBroken && n.vips:
+				outcomes = append(outcomes, Event{Kind: EventRemoveFailed})
+			default:
+				n.vips = false
+				outcomes = append(outcomes, Event{Kind: EventRemoveOK})
 			}
-			n.vips = false
 		case ActAnnounce:
-			if n.announcing || !n.vips {
-				s.failf("r%d: announce while announcing=%v vips=%v", n.id, n.announcing, n.vips)
+			if after.State != Master || !n.vips || n.resigned {
+				s.failf("r%d: announce in %v with vips=%v resigned=%v", n.id, after.State, n.vips, n.resigned)
 			}
-			n.announcing = true
-		case ActCancelAnnounce:
-			if !n.announcing {
-				s.failf("r%d: cancel-announce with none under way", n.id)
+			if s.rng.Float64() < n.announceFlaky {
+				outcomes = append(outcomes, Event{Kind: EventAnnounceFailed})
 			}
-			n.announcing = false
+		default:
+			s.failf("r%d: unknown action %v", n.id, a)
 		}
 	}
 	if s.tracing {
@@ -387,36 +478,71 @@ func (s *sim) step(n *simNode, ev Event) {
 			before.State, ev, change, acts)
 	}
 
-	// Only a Master holds (and announces) the VIPs.
-	if m := after.State == Master; n.vips != m || n.announcing != m {
-		s.failf("r%d in %v with vips=%v announcing=%v", n.id, after.State, n.vips, n.announcing)
+	if ev.Kind == EventAdvert && before.State == Master && ev.From != n.addr {
+		better := ev.Priority != 0 && (ev.Priority > before.EffectivePriority ||
+			ev.Priority == before.EffectivePriority && ev.From.Compare(n.addr) > 0)
+		switch {
+		case better && after.State == Master:
+			// RFC 9568 §6.4.3: a Master that hears a better advert steps down.
+			s.failf("r%d stayed Master after %v (priority %d)", n.id, ev, before.EffectivePriority)
+		case better:
+			// ... and says farewell after giving the VIPs up.
+			want := []Action{{Kind: ActRemoveVIPs}, {Kind: ActSendAdvert, Priority: before.EffectivePriority}}
+			if !slices.Equal(acts, want) {
+				s.failf("r%d stepped down with %v, want %v", n.id, acts, want)
+			}
+		default:
+			// A lower or resigning Master is answered at once, and the
+			// VIPs announced again unless a burst is under way.
+			want := []Action{{Kind: ActSendAdvert, Priority: before.EffectivePriority}}
+			if before.AnnounceRoundsLeft == 0 {
+				want = append(want, Action{Kind: ActAnnounce})
+			}
+			if !slices.Equal(acts, want) {
+				s.failf("r%d answered %v with %v, want %v", n.id, ev, acts, want)
+			}
+		}
 	}
-	// RFC 9568 §6.4.3: a Master that hears a better advert steps down.
-	if ev.Kind == EventAdvert && before.State == Master && ev.Priority != 0 &&
-		(ev.Priority > before.EffectivePriority ||
-			ev.Priority == before.EffectivePriority && ev.From.Compare(n.addr) > 0) &&
-		after.State == Master {
-		s.failf("r%d stayed Master after %v (priority %d)", n.id, ev, before.EffectivePriority)
-	}
-	// Transitions record a reason and the time; others leave them alone.
+	// Transitions record a reason and the time; others leave them alone,
+	// but for a Fault whose cause changed.
 	if before.State != after.State {
 		if !after.Since.Equal(s.now) || after.Reason == ReasonNone {
 			s.failf("r%d: transition to %v recorded since=%v reason=%v", n.id, after.State, after.Since, after.Reason)
 		}
-	} else if !after.Since.Equal(before.Since) || after.Reason != before.Reason {
+	} else if !after.Since.Equal(before.Since) ||
+		after.Reason != before.Reason && (after.State != Fault || ev.Kind != EventFault && ev.Kind != EventLinkDown) {
 		s.failf("r%d: reason/since changed without a transition", n.id)
 	}
-	if after.EffectivePriority != n.prio {
-		s.failf("r%d: effective priority %d, delivered %d", n.id, after.EffectivePriority, n.prio)
+	// The interface condition as the OS has it; Fault says which.
+	if after.Fault != n.fault {
+		s.failf("r%d: fault %v, the OS has %v", n.id, after.Fault, n.fault)
+	}
+	if after.State == Fault && after.Reason != n.fault.Reason() {
+		s.failf("r%d: in FAULT for %v, the OS has %v", n.id, after.Reason, n.fault)
+	}
+	if (after.State == Backup || after.State == Master) && !n.usable() {
+		s.failf("r%d: %v with interface %v", n.id, after.State, n.fault)
+	}
+	// The effective priority is the checks', or PriorityAddFailed.
+	want := n.prio
+	if after.AddFailing {
+		want = PriorityAddFailed
+	}
+	if after.CheckPriority != n.prio || after.EffectivePriority != want {
+		s.failf("r%d: priority checks=%d effective=%d add-failing=%v, delivered %d",
+			n.id, after.CheckPriority, after.EffectivePriority, after.AddFailing, n.prio)
 	}
 	if after.State == Master && after.Master != n.addr {
 		s.failf("r%d: Master reports master=%v", n.id, after.Master)
 	}
-	// A timer runs exactly in Backup and Master, and a delivered timer
-	// leaves one in the future.
+	// A timer runs always in Backup and Master, and elsewhere only to end
+	// an add penalty or retry a remove; a delivered timer leaves one in the
+	// future.
 	d := n.m.Deadline()
-	if running := after.State == Backup || after.State == Master; running == d.IsZero() {
-		s.failf("r%d: %v with deadline %v", n.id, after.State, d)
+	running := after.State == Backup || after.State == Master
+	if running && d.IsZero() || !running && !d.IsZero() && !after.RemovePending && !after.AddFailing {
+		s.failf("r%d: %v with deadline %v (remove pending %v, add failing %v)", n.id, after.State, d,
+			after.RemovePending, after.AddFailing)
 	}
 	if ev.Kind == EventTimer && !d.IsZero() && !d.After(s.now) {
 		s.failf("r%d: deadline %v not after the timer that fired", n.id, d.Sub(s.start))
@@ -427,26 +553,49 @@ func (s *sim) step(n *simNode, ev Event) {
 			n.timerAt = d.Add(time.Duration(s.rng.Int64N(int64(s.lateness))))
 		}
 	}
+	if failing := after.State == Master && after.AddFailing; !failing {
+		n.failingSince = time.Time{}
+	} else if n.failingSince.IsZero() {
+		n.failingSince = s.now
+	}
+	return outcomes
 }
 
-// boot starts a router process: a new Machine, the link state, Startup.
+// crash ends a router process: its Machine and, with the daemon's start-up
+// sweep, its VIPs are gone.
+func (s *sim) crash(n *simNode) {
+	s.tracef("r%d crashes", n.id)
+	n.m, n.vips, n.resigned, n.deadline, n.timerAt, n.failingSince = nil, false, false, time.Time{}, time.Time{}, time.Time{}
+}
+
+// boot starts a router process: a new Machine, the interface condition,
+// Startup.
 func (s *sim) boot(n *simNode) {
 	m, err := New(n.cfg)
 	if err != nil {
 		s.failf("r%d: %v", n.id, err)
 		return
 	}
-	n.m, n.vips, n.announcing, n.deadline, n.timerAt = m, false, false, time.Time{}, time.Time{}
+	n.m, n.vips, n.resigned, n.deadline, n.timerAt, n.failingSince = m, false, false, time.Time{}, time.Time{}, time.Time{}
 	n.prio = n.cfg.Priority
-	s.tracef("r%d boots (link up=%v)", n.id, n.link)
-	if !n.link {
-		// A daemon may send EventLinkDown alone, or with EventStartup.
-		s.step(n, Event{Kind: EventLinkDown})
-		if s.rng.IntN(2) == 0 {
-			return
-		}
+	s.tracef("r%d boots (interface %v)", n.id, n.fault)
+	if !n.usable() {
+		// The daemon reports the fault, then starts the router in Fault.
+		s.deliver(n, s.faultEvent(n.fault))
 	}
-	s.step(n, Event{Kind: EventStartup})
+	s.deliver(n, Event{Kind: EventStartup})
+}
+
+func (s *sim) randomCause() FaultCause {
+	return []FaultCause{FaultLinkDown, FaultInterfaceMissing, FaultNoSourceAddress}[s.rng.IntN(3)]
+}
+
+// faultEvent reports c, sometimes with the EventLinkDown shorthand.
+func (s *sim) faultEvent(c FaultCause) Event {
+	if c == FaultLinkDown && s.rng.IntN(2) == 0 {
+		return Event{Kind: EventLinkDown}
+	}
+	return Event{Kind: EventFault, Cause: c}
 }
 
 func (s *sim) chaos() {
@@ -465,16 +614,16 @@ func (s *sim) chaos() {
 		s.tracef("recover all")
 		for _, n := range s.nodes {
 			n.seg = 0
-			if !n.link {
-				n.link = true
+			if !n.usable() {
+				n.fault = FaultNone
 				if n.m != nil {
-					s.step(n, Event{Kind: EventLinkUp})
+					s.deliver(n, Event{Kind: EventLinkUp})
 				}
 			}
 			if n.m == nil {
 				s.boot(n)
 			} else if n.m.Status().State == Initialize {
-				s.step(n, Event{Kind: EventStartup})
+				s.deliver(n, Event{Kind: EventStartup})
 			}
 		}
 	}
@@ -484,11 +633,10 @@ func (s *sim) chaos() {
 func (s *sim) disturb() {
 	r := s.rng
 	n := s.nodes[r.IntN(len(s.nodes))]
-	switch op := r.IntN(10); op {
+	switch op := r.IntN(13); op {
 	case 0: // crash: the process and its addresses are gone
 		if n.m != nil {
-			s.tracef("r%d crashes", n.id)
-			n.m, n.vips, n.announcing, n.deadline, n.timerAt = nil, false, false, time.Time{}, time.Time{}
+			s.crash(n)
 		}
 	case 1: // restart
 		if n.m == nil {
@@ -497,20 +645,27 @@ func (s *sim) disturb() {
 	case 2: // graceful shutdown, or start after one
 		if n.m != nil {
 			if n.m.Status().State == Initialize {
-				s.step(n, Event{Kind: EventStartup})
+				s.deliver(n, Event{Kind: EventStartup})
 			} else {
-				s.step(n, Event{Kind: EventShutdown})
+				s.deliver(n, Event{Kind: EventShutdown})
 			}
 		}
-	case 3, 4: // link flap
-		n.link = !n.link
-		s.tracef("r%d link up=%v", n.id, n.link)
+	case 3, 4: // the interface: link, existence, source address
+		switch {
+		case n.usable():
+			n.fault = s.randomCause()
+		case r.IntN(3) == 0:
+			n.fault = s.randomCause() // another cause, or the same again
+		default:
+			n.fault = FaultNone
+		}
+		s.tracef("r%d interface %v", n.id, n.fault)
 		if n.m != nil {
-			kind := EventLinkDown
-			if n.link {
-				kind = EventLinkUp
+			ev := Event{Kind: EventLinkUp}
+			if !n.usable() {
+				ev = s.faultEvent(n.fault)
 			}
-			s.step(n, Event{Kind: kind})
+			s.deliver(n, ev)
 		}
 	case 5: // partition
 		k := 2 + r.IntN(2)
@@ -529,12 +684,30 @@ func (s *sim) disturb() {
 			if r.IntN(3) == 0 {
 				p = n.cfg.Priority
 			}
-			s.step(n, Event{Kind: EventPriority, Priority: p})
+			s.deliver(n, Event{Kind: EventPriority, Priority: p})
 		}
 	case 9: // network weather
 		s.loss = []float64{0, 0.05, 0.3, 0.9}[r.IntN(4)]
 		s.jitter = time.Duration(r.Int64N(int64(s.chaosMaxJitter)))
 		s.tracef("network: loss=%v jitter=%v", s.loss, s.jitter)
+	case 10: // the OS: adds or removes start or stop failing (never the owner's: they are skipped)
+		if n.cfg.Priority != PriorityOwner {
+			if r.IntN(2) == 0 {
+				n.addBroken = !n.addBroken
+			} else {
+				n.removeBroken = !n.removeBroken
+			}
+			s.tracef("r%d add broken=%v remove broken=%v", n.id, n.addBroken, n.removeBroken)
+		}
+	case 11: // announcements fail now and then, or often
+		n.announceFlaky = []float64{0, 0.3, 0.9}[r.IntN(3)]
+		s.tracef("r%d announcements fail %v", n.id, n.announceFlaky)
+	case 12: // someone deletes a VIP from the Master
+		if n.m != nil && n.m.Status().State == Master {
+			s.tracef("r%d loses a VIP", n.id)
+			n.vips = false
+			s.deliver(n, Event{Kind: EventVIPsMissing})
+		}
 	}
 }
 
@@ -546,15 +719,24 @@ func (s *sim) segments() string {
 	return b.String()
 }
 
-// quiet runs a clean network with no faults until the LAN must have
-// converged, checks the election, then runs on and checks that nothing
-// moves.
+// quiet runs a clean network with no faults: first with the OS failures
+// left as they are, checking that a Master that cannot hold its VIPs gives
+// way to a healthy router; then with the OS healed too, until the LAN must
+// have converged. It checks the election, then runs on and checks that
+// nothing moves.
 func (s *sim) quiet() {
 	if s.err != nil {
 		return
 	}
 	s.loss, s.dup, s.jitter = 0, 0, 0
-	s.tracef("quiet for %v", s.quietPeriod())
+	s.checkFailingMasters()
+	if s.err != nil {
+		return
+	}
+	for _, n := range s.nodes {
+		n.addBroken, n.removeBroken, n.announceFlaky = false, false, 0
+	}
+	s.tracef("quiet, OS healed, for %v", s.quietPeriod())
 	s.runUntil(s.now.Add(s.quietPeriod()))
 	if s.err != nil {
 		return
@@ -590,6 +772,42 @@ func (s *sim) quiet() {
 	s.converges++
 }
 
+// checkFailingMasters runs a quiet network with the OS failures left as
+// they are for failingBound and a little more, and checks that with
+// Preempt_Mode no Master whose add keeps failing stayed Master for longer
+// than failingBound while a healthy router (adds work, effective priority
+// above PriorityAddFailed) was running in its segment.
+func (s *sim) checkFailingMasters() {
+	start := s.now
+	s.tracef("quiet, OS failures on, for %v", s.failingBound()+2*s.interval)
+	s.runUntil(s.now.Add(s.failingBound() + 2*s.interval))
+	if s.err != nil || !s.preempt {
+		return
+	}
+	for _, n := range s.nodes {
+		if n.m == nil || n.failingSince.IsZero() {
+			continue
+		}
+		since := n.failingSince
+		if since.Before(start) {
+			since = start
+		}
+		if s.now.Sub(since) <= s.failingBound() {
+			continue
+		}
+		for _, h := range s.nodes {
+			if h == n || h.m == nil || h.addBroken || !h.usable() || h.seg != n.seg {
+				continue
+			}
+			if st := h.m.Status(); st.State == Backup && h.prio > PriorityAddFailed {
+				s.failf("r%d has been Master with a failing add since %v; healthy r%d (priority %d) is Backup",
+					n.id, n.failingSince.Sub(s.start), h.id, h.prio)
+				return
+			}
+		}
+	}
+}
+
 // restartQuietly crashes and boots a Backup that should not take over:
 // not an owner, and without Preempt_Mode or with a priority no higher than
 // its Master's. It returns the node, or nil if there is none to pick.
@@ -615,6 +833,7 @@ func (s *sim) restartQuietly() *simNode {
 	}
 	n := pick[s.rng.IntN(len(pick))]
 	s.tracef("r%d restarts in a quiet LAN", n.id)
+	s.crash(n)
 	s.boot(n)
 	return n
 }
@@ -626,10 +845,17 @@ func (s *sim) checkConverged() {
 			continue
 		}
 		st := n.m.Status()
-		if st.State == Fault && n.link {
-			s.failf("r%d in FAULT with its link up", n.id)
+		if st.State == Fault && n.usable() {
+			s.failf("r%d in FAULT with its interface usable", n.id)
 		}
-		if n.link && st.State != Initialize {
+		// The OS is healed: every penalty and pending remove is over.
+		if st.AddFailing || st.RemovePending {
+			s.failf("r%d: add failing %v, remove pending %v after the OS healed", n.id, st.AddFailing, st.RemovePending)
+		}
+		if n.vips != (st.State == Master) {
+			s.failf("r%d in %v with vips=%v", n.id, st.State, n.vips)
+		}
+		if n.usable() && st.State != Initialize {
 			groups[n.seg] = append(groups[n.seg], n)
 		}
 	}
