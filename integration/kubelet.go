@@ -13,8 +13,10 @@ package integration
 //	cgroup v1     : /<prefix>/kubepods/... in every hierarchy (kubelet cgroupRoot)
 //	files         : $TMPDIR/<prefix>-XXXX/ (config, sockets, snapshots, logs)
 //
-// The prefix is "vkl<pid>-<seq>-": it names the namespaces, the cgroup root and
-// the directory, so a later run reaps what a killed run left (reapStaleKubeletEnvs).
+// The env is built on its own sandbox (sandbox.go), whose prefix "vt<pid>-<seq>-"
+// names the namespaces, the cgroup root and the directory, so the sandbox's
+// teardown and reaper delete them: processes by cgroup and by command line,
+// mounts below the directory, cgroups, namespaces, files.
 //
 // containerd and the kubelet join only the network namespace (nsenter --net),
 // never `ip netns exec`, which remounts /sys and so hides /sys/fs/cgroup.
@@ -34,17 +36,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 var kubeletBinFlag = flag.String("kubelet", "", "kubelet binary (default: the one `make kubelet` caches)")
@@ -64,35 +60,21 @@ const (
 	capNetRaw       = 13
 )
 
-var (
-	kubeletEnvRE  = regexp.MustCompile(`^vkl([0-9]+)-([0-9]+)-`)
-	kubeletEnvSeq atomic.Int64
-)
-
 // kubeletEnv is one containerd plus one standalone kubelet in one network namespace.
 type kubeletEnv struct {
-	t           testing.TB
-	uninterrupt func() // drops the env from the interrupt handler
-	Prefix      string
-	NS          string     // network namespace of containerd, the kubelet and the pods
-	Addr        netip.Addr // eth0's address when the env made NS, else invalid
-	NodeName    string
-	Dir         string
-	ownNS       bool
-	sock        string
-	cgroup      string // kubelet cgroupRoot, "/<prefix>"
-	manifest    string // static pod directory
+	t        testing.TB
+	sb       *sandbox // the env's processes, namespaces and files
+	Prefix   string
+	NS       string     // network namespace of containerd, the kubelet and the pods
+	Addr     netip.Addr // eth0's address when the env made NS, else invalid
+	NodeName string
+	Dir      string
+	ownNS    bool
+	sock     string
+	cgroup   string // kubelet cgroupRoot, "/<prefix>"
+	manifest string // static pod directory
 
-	mu    sync.Mutex
-	procs []*kubeletProc
-	torn  bool
-}
-
-type kubeletProc struct {
-	name string
-	pid  int
-	log  string
-	done chan struct{}
+	containerd, kubelet int // PIDs
 }
 
 type kubeletEnvConfig struct{ netns string }
@@ -117,23 +99,12 @@ func startKubeletEnv(t testing.TB, opts ...kubeletOption) *kubeletEnv {
 		o(&cfg)
 	}
 	kubelet := kubeletPrereqs(t)
-	reapStaleKubeletEnvs(t)
-
-	e := &kubeletEnv{
-		t:        t,
-		Prefix:   fmt.Sprintf("vkl%d-%d-", os.Getpid(), kubeletEnvSeq.Add(1)),
-		NodeName: kubeletNode,
-	}
-	var err error
-	e.Dir, err = os.MkdirTemp("", e.Prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
+	sb := newSandbox(t)
+	e := &kubeletEnv{t: t, sb: sb, Prefix: sb.prefix, Dir: sb.dir, NodeName: kubeletNode}
 	e.sock = filepath.Join(e.Dir, "containerd.sock")
 	e.cgroup = "/" + strings.TrimSuffix(e.Prefix, "-")
 	e.manifest = filepath.Join(e.Dir, "manifests")
-	e.uninterrupt = onInterrupt(e.teardownQuiet)
-	t.Cleanup(e.teardown)
+	sb.onTeardown(e.stop)
 
 	if cfg.netns != "" {
 		e.NS = cfg.netns
@@ -236,36 +207,12 @@ func buildImage(t testing.TB, dir, pkg, ref, entry string) string {
 func (e *kubeletEnv) makeNetns() {
 	e.t.Helper()
 	e.ownNS = true
-	e.NS = e.Prefix + "n"
-	sw := e.Prefix + "sw"
+	sw := e.sb.Netns("sw", withoutIPv6Stack())
+	e.NS = e.sb.Netns("n")
 	e.Addr = netip.MustParseAddr("198.18.100.1")
-	for _, args := range [][]string{
-		{"ip", "netns", "add", sw},
-		{"ip", "-n", sw, "link", "add", "br0", "type", "bridge"},
-		{"ip", "-n", sw, "link", "set", "br0", "up"},
-		{"ip", "netns", "add", e.NS},
-		{"ip", "-n", sw, "link", "add", "p0", "type", "veth", "peer", "name", "eth0", "netns", e.NS},
-		{"ip", "-n", sw, "link", "set", "p0", "master", "br0", "up"},
-		{"ip", "-n", e.NS, "link", "set", "lo", "up"},
-		{"ip", "-n", e.NS, "addr", "add", e.Addr.String() + "/24", "dev", "eth0"},
-		{"ip", "-n", e.NS, "link", "set", "eth0", "up"},
-	} {
-		if out, err := run(args...); err != nil {
-			e.t.Fatalf("kubelet: %v: %s", err, out)
-		}
-	}
-}
-
-// cgroupHierarchies lists the cgroup v1 mounts and the unified one beside them.
-func cgroupHierarchies() []string {
-	ents, _ := os.ReadDir("/sys/fs/cgroup")
-	var dirs []string
-	for _, d := range ents {
-		if d.IsDir() {
-			dirs = append(dirs, filepath.Join("/sys/fs/cgroup", d.Name()))
-		}
-	}
-	return dirs
+	e.sb.Bridge(sw, "br0")
+	e.sb.Attach(sw, "br0", "p0", e.NS, "eth0")
+	e.sb.AddAddr(e.NS, "eth0", netip.PrefixFrom(e.Addr, 24))
 }
 
 // makeCgroupRoot creates the kubelet's cgroupRoot in every hierarchy: the
@@ -337,7 +284,7 @@ func (e *kubeletEnv) startContainerd() {
 	if err := os.WriteFile(conf, []byte(e.containerdConfig()), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
-	e.start("containerd", "nsenter", "--net=/run/netns/"+e.NS, "--", "containerd", "--config", conf)
+	e.containerd = e.sb.Spawn("containerd", "nsenter", "--net=/run/netns/"+e.NS, "--", "containerd", "--config", conf)
 	e.waitFor(30*time.Second, "containerd", func() (bool, string) {
 		out, err := e.ctr("version")
 		return err == nil, out
@@ -430,7 +377,7 @@ func (e *kubeletEnv) startKubelet(bin string) {
 	if err := os.MkdirAll(filepath.Join(e.Dir, "sysctl"), 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	e.start("kubelet", "nsenter", "--net=/run/netns/"+e.NS, "--",
+	e.kubelet = e.sb.Spawn("kubelet", "nsenter", "--net=/run/netns/"+e.NS, "--",
 		"unshare", "--mount", "--propagation", "slave", "--",
 		"sh", "-c", kubeletShim, "sh", e.Dir,
 		bin,
@@ -463,60 +410,18 @@ func (e *kubeletEnv) nodeIP() netip.Addr {
 	return netip.MustParseAddr("127.0.0.1")
 }
 
-// start starts a long-running process and records it for teardown. The
-// process's own PID is returned (nsenter, unshare and sh all exec).
-func (e *kubeletEnv) start(name string, args ...string) int {
-	e.t.Helper()
-	logPath := filepath.Join(e.Dir, name+".log")
-	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		e.t.Fatalf("kubelet: start %s: %v", name, err)
-	}
-	p := &kubeletProc{name: name, pid: cmd.Process.Pid, log: logPath, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	e.mu.Lock()
-	e.procs = append(e.procs, p)
-	e.mu.Unlock()
-	e.t.Logf("kubelet: started %s pid %d", name, p.pid)
-	return p.pid
-}
-
 // waitFor is waitFor that also fails when a process of the env has exited.
 func (e *kubeletEnv) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
 	e.t.Helper()
 	waitFor(e.t, timeout, what, func() (bool, string) {
-		if p := e.exited(); p != nil {
+		if p := e.sb.exitedProc(); p != nil {
 			return true, ""
 		}
 		return cond()
 	})
-	if p := e.exited(); p != nil {
-		e.t.Fatalf("kubelet: %s exited while waiting for %s; log tail:\n%s", p.name, what, tail(p.log, 40))
+	if p := e.sb.exitedProc(); p != nil {
+		e.t.Fatalf("kubelet: %s exited while waiting for %s; log tail:\n%s", p.label, what, tail(p.log, 40))
 	}
-}
-
-func (e *kubeletEnv) exited() *kubeletProc {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for _, p := range e.procs {
-		select {
-		case <-p.done:
-			return p
-		default:
-		}
-	}
-	return nil
 }
 
 // ctr runs ctr against the env's containerd, in its k8s.io namespace (CRI's).
@@ -842,57 +747,32 @@ func (e *kubeletEnv) httpGet(addr, path string) ([]byte, error) {
 	return b, nil
 }
 
-// teardown stops the kubelet, every container and containerd, then removes
-// mounts, cgroups, namespaces and files. It runs from t.Cleanup and from the
-// signal handler, whichever comes first, and never fails.
-func (e *kubeletEnv) teardown() {
-	e.mu.Lock()
-	if e.torn {
-		e.mu.Unlock()
-		return
-	}
-	e.torn = true
-	procs := append([]*kubeletProc(nil), e.procs...)
-	e.mu.Unlock()
-	e.uninterrupt()
-
+// stop runs first in the sandbox's teardown: it shows container logs when
+// the test failed, then stops the kubelet (so it restarts nothing), every
+// task while containerd can still clean up after them, and containerd. The
+// sandbox then kills what is left and removes mounts, cgroups, namespaces
+// and files.
+func (e *kubeletEnv) stop() {
 	if e.t.Failed() {
-		for _, p := range procs {
-			e.t.Logf("kubelet: --- %s (pid %d) log tail, %s ---\n%s", p.name, p.pid, p.log, tail(p.log, 60))
-		}
 		logs, _ := filepath.Glob(filepath.Join(e.Dir, "pod-logs", "*", "*", "*.log"))
 		for _, l := range logs {
 			rel, _ := filepath.Rel(filepath.Join(e.Dir, "pod-logs"), l)
 			e.t.Logf("kubelet: --- container log %s ---\n%s", rel, tail(l, 30))
 		}
 	}
-	stop := func(name string) {
-		for _, p := range procs {
-			if p.name != name {
-				continue
-			}
-			_ = syscall.Kill(p.pid, syscall.SIGTERM)
-			select {
-			case <-p.done:
-			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(p.pid, syscall.SIGKILL)
-				<-p.done
-			}
+	stop := func(pid int) {
+		if pid == 0 {
+			return
+		}
+		_ = e.sb.Kill(pid, syscall.SIGTERM)
+		if !e.sb.WaitExit(pid, 10*time.Second) {
+			_ = e.sb.Kill(pid, syscall.SIGKILL)
+			e.sb.WaitExit(pid, 5*time.Second)
 		}
 	}
-	// The kubelet first, so it restarts nothing; then every task while
-	// containerd can still clean up after them.
-	stop("kubelet")
+	stop(e.kubelet)
 	e.deleteTasks()
-	stop("containerd")
-	cleanupKubeletEnv(e.Prefix, e.Dir, e.sock)
-	if e.ownNS {
-		for _, ns := range []string{e.NS, e.Prefix + "sw"} {
-			killNetnsProcs(ns)
-			_, _ = run("ip", "netns", "del", ns)
-		}
-	}
-	_ = os.RemoveAll(e.Dir)
+	stop(e.containerd)
 }
 
 // deleteTasks kills and deletes every task through containerd, so that the
@@ -913,241 +793,4 @@ func (e *kubeletEnv) deleteTasks() {
 	for _, id := range ids {
 		_, _ = e.ctr("tasks", "delete", "--force", id)
 	}
-}
-
-// cleanupKubeletEnv kills what is left of an env (container processes by
-// cgroup; containerd, kubelet and shims by their command lines), then
-// unmounts below dir and removes the env's cgroups. It serves teardown and
-// the reaper.
-func cleanupKubeletEnv(prefix, dir, sock string) {
-	cg := strings.TrimSuffix(prefix, "-")
-	for round := 0; round < 50; round++ {
-		pids := cgroupProcs(cg)
-		pids = append(pids, procsMentioning(dir, sock)...)
-		if len(pids) == 0 {
-			break
-		}
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	unmountBelow(dir)
-	for _, h := range cgroupHierarchies() {
-		removeCgroupTree(filepath.Join(h, cg))
-	}
-}
-
-// cgroupProcs lists the processes in cgroup /cg and below (pids hierarchy,
-// which every container joins).
-func cgroupProcs(cg string) []int {
-	var pids []int
-	_ = filepath.WalkDir(filepath.Join("/sys/fs/cgroup/pids", cg), func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
-			return nil
-		}
-		b, _ := os.ReadFile(p)
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
-				pids = append(pids, pid)
-			}
-		}
-		return nil
-	})
-	return pids
-}
-
-// procsMentioning finds the processes of an env by their command lines:
-// containerd and the kubelet name files in dir, shims carry "-address sock".
-func procsMentioning(dir, sock string) []int {
-	if dir == "" {
-		return nil
-	}
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, d := range ents {
-		pid, err := strconv.Atoi(d.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil {
-			continue
-		}
-		for _, arg := range strings.Split(string(b), "\x00") {
-			if arg == sock || strings.Contains(arg, dir+"/") {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
-
-// unmountBelow detaches every mount at or below dir, deepest first.
-func unmountBelow(dir string) {
-	if dir == "" || dir == "/" {
-		return
-	}
-	for round := 0; round < 5; round++ {
-		b, err := os.ReadFile("/proc/self/mountinfo")
-		if err != nil {
-			return
-		}
-		var mps []string
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 5 {
-				continue
-			}
-			mp := unescapeMountinfo(f[4])
-			if mp == dir || strings.HasPrefix(mp, dir+"/") {
-				mps = append(mps, mp)
-			}
-		}
-		if len(mps) == 0 {
-			return
-		}
-		sort.Slice(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
-		for _, mp := range mps {
-			_ = unix.Unmount(mp, unix.MNT_DETACH)
-		}
-	}
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 for a space).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// removeCgroupTree removes an (empty of processes) cgroup and its children,
-// deepest first. cgroupfs only allows rmdir.
-func removeCgroupTree(root string) {
-	var dirs []string
-	_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			dirs = append(dirs, p)
-		}
-		return nil
-	})
-	for i := len(dirs) - 1; i >= 0; i-- {
-		for try := 0; try < 20; try++ {
-			err := unix.Rmdir(dirs[i])
-			if err == nil || errors.Is(err, unix.ENOENT) || !errors.Is(err, unix.EBUSY) {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-}
-
-// killNetnsProcs SIGKILLs every process inside one of our namespaces.
-func killNetnsProcs(ns string) {
-	if !kubeletEnvRE.MatchString(ns) {
-		return
-	}
-	out, _ := run("ip", "netns", "pids", ns)
-	for _, f := range strings.Fields(out) {
-		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
-
-// reapStaleKubeletEnvs removes what envs of dead test processes left:
-// their processes, mounts, cgroups, namespaces and directories.
-func reapStaleKubeletEnvs(t testing.TB) {
-	dead := func(name string) bool {
-		m := kubeletEnvRE.FindStringSubmatch(name)
-		if m == nil {
-			return false
-		}
-		owner, _ := strconv.Atoi(m[1])
-		return owner != os.Getpid() && !alive(owner)
-	}
-	var prefixes []string
-	seen := map[string]bool{}
-	note := func(name string) {
-		if m := kubeletEnvRE.FindString(name); m != "" && !seen[m] {
-			seen[m] = true
-			prefixes = append(prefixes, m)
-		}
-	}
-	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "vkl*"))
-	for _, d := range dirs {
-		if dead(filepath.Base(d)) {
-			note(filepath.Base(d))
-		}
-	}
-	for _, h := range cgroupHierarchies() {
-		ents, _ := os.ReadDir(h)
-		for _, d := range ents {
-			if d.IsDir() && dead(d.Name()+"-") {
-				note(d.Name() + "-")
-			}
-		}
-	}
-	out, _ := run("ip", "netns", "list")
-	var netns []string
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) > 0 && dead(f[0]) {
-			netns = append(netns, f[0])
-		}
-	}
-	for _, ns := range netns {
-		killNetnsProcs(ns)
-	}
-	for _, p := range prefixes {
-		ds, _ := filepath.Glob(filepath.Join(os.TempDir(), p+"*"))
-		for _, d := range ds {
-			cleanupKubeletEnv(p, d, filepath.Join(d, "containerd.sock"))
-			_ = os.RemoveAll(d)
-		}
-		if len(ds) == 0 {
-			cleanupKubeletEnv(p, "", "")
-		}
-		t.Logf("kubelet: reaped stale env %s", p)
-	}
-	for _, ns := range netns {
-		if _, err := run("ip", "netns", "del", ns); err == nil {
-			t.Logf("kubelet: reaped stale namespace %s", ns)
-		}
-	}
-}
-
-// teardownQuiet is teardown without testing.T, for the signal handler.
-func (e *kubeletEnv) teardownQuiet() {
-	e.mu.Lock()
-	if e.torn {
-		e.mu.Unlock()
-		return
-	}
-	e.torn = true
-	procs := append([]*kubeletProc(nil), e.procs...)
-	e.mu.Unlock()
-	for _, p := range procs {
-		_ = syscall.Kill(p.pid, syscall.SIGKILL)
-	}
-	cleanupKubeletEnv(e.Prefix, e.Dir, e.sock)
-	if e.ownNS {
-		for _, ns := range []string{e.NS, e.Prefix + "sw"} {
-			killNetnsProcs(ns)
-			_, _ = run("ip", "netns", "del", ns)
-		}
-	}
-	_ = os.RemoveAll(e.Dir)
 }

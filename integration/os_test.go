@@ -6,8 +6,8 @@ package integration
 // (vrrp.Conn), VIP addresses and link state over rtnetlink (netlink.Handle), and
 // gratuitous ARP / unsolicited NA (arp.Announcer).
 //
-// Each test builds its own namespaces named "vos<pid>-<seq>-<role>", joined by
-// veth pairs created inside them; addresses are 198.18.0.0/15 and
+// Each test builds its own namespaces named "vt<pid>-<seq>-<role>" on a
+// sandbox (sandbox.go), joined by veth pairs created inside them; addresses are 198.18.0.0/15 and
 // 2001:db8::/32 (plus link-local). Nothing is created in, or sent through, the
 // root namespace. Go code that must run inside a namespace (opening sockets and
 // netlink handles, listing interfaces) runs on a locked throwaway OS thread
@@ -23,10 +23,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,11 +39,11 @@ import (
 	"github.com/vipd/vipd/vrrp"
 )
 
-var osSeq atomic.Int32
-
-// osLab is one test's namespaces.
+// osLab is one test's namespaces, on a sandbox (sandbox.go) that deletes
+// them when the test ends.
 type osLab struct {
 	t      *testing.T
+	sb     *sandbox
 	prefix string
 }
 
@@ -53,54 +51,37 @@ type osLab struct {
 // returns a lab whose namespaces are deleted when the test ends.
 func osNewLab(t *testing.T) *osLab {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Fatal("TestOS* need root (network namespaces, raw sockets); run as root")
-	}
-	return &osLab{t: t, prefix: fmt.Sprintf("vos%d-%d-", os.Getpid(), osSeq.Add(1))}
+	sb := newSandbox(t)
+	return &osLab{t: t, sb: sb, prefix: sb.prefix}
 }
 
 // run runs a command and fails the test if it fails.
 func (l *osLab) run(name string, args ...string) string {
 	l.t.Helper()
-	out, err := exec.Command(name, args...).CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
-	}
-	return string(out)
+	return l.sb.Run(append([]string{name}, args...)...)
 }
 
 // ip runs ip(8) in namespace ns.
 func (l *osLab) ip(ns string, args ...string) string {
 	l.t.Helper()
-	return l.run("ip", append([]string{"-n", ns}, args...)...)
+	return l.sb.IP(ns, args...)
 }
 
 // netns creates a namespace with loopback up. With dad false it turns IPv6
 // duplicate address detection off, so link-local addresses are usable at once.
 func (l *osLab) netns(role string, dad bool) string {
 	l.t.Helper()
-	ns := l.prefix + role
-	l.run("ip", "netns", "add", ns)
-	l.t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", ns).CombinedOutput(); err != nil {
-			l.t.Errorf("ip netns del %s: %v\n%s", ns, err, out)
-		}
-	})
-	l.ip(ns, "link", "set", "lo", "up")
-	if !dad {
-		l.run("ip", "netns", "exec", ns, "sysctl", "-q", "-w",
-			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	if dad {
+		return l.sb.Netns(role, keepDAD())
 	}
-	return ns
+	return l.sb.Netns(role)
 }
 
 // veth joins ifA in nsA to ifB in nsB, both up, created straight in their
 // namespaces.
 func (l *osLab) veth(nsA, ifA, nsB, ifB string) {
 	l.t.Helper()
-	l.ip(nsA, "link", "add", ifA, "type", "veth", "peer", "name", ifB, "netns", nsB)
-	l.ip(nsA, "link", "set", ifA, "up")
-	l.ip(nsB, "link", "set", ifB, "up")
+	l.sb.Veth(nsA, ifA, nsB, ifB)
 }
 
 // osIn runs fn inside namespace ns (see inNetns) and fails the test on error.

@@ -395,3 +395,19 @@ func (p *prober) Report() probeReport {
 	}
 	return r
 }
+
+// LongestGapIn returns the longest time without an answer within [from, to]:
+// between from and the first answer, between consecutive answers, and from
+// the last answer to to.
+func (p *prober) LongestGapIn(from, to time.Time) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// Answers arrive in order: skip to the first one at or after from.
+	i := sort.Search(len(p.answers), func(i int) bool { return !p.answers[i].At.Before(from) })
+	prev, longest := from, time.Duration(0)
+	for ; i < len(p.answers) && !p.answers[i].At.After(to); i++ {
+		longest = max(longest, p.answers[i].At.Sub(prev))
+		prev = p.answers[i].At
+	}
+	return max(longest, to.Sub(prev))
+}
