@@ -49,6 +49,31 @@ type Instance struct {
 	Peers             []Peer            `json:"peers"`
 	Checks            []Check           `json:"checks"`
 	LastError         string            `json:"last_error,omitempty"`
+
+	// Source is the address adverts are sent from; empty while unbound.
+	Source string `json:"source,omitempty"`
+	// IfIndex and HardwareAddr are the interface as the kernel has it now:
+	// both change when the interface is recreated or its MAC changes.
+	IfIndex      int    `json:"ifindex,omitempty"`
+	HardwareAddr string `json:"hardware_addr,omitempty"`
+	// Problem says why the instance cannot use its interface yet, in FAULT
+	// (interface-missing, no-source-address): what is missing.
+	Problem string `json:"problem,omitempty"`
+	// SendErrors counts adverts that failed to go out (a firewall dropping
+	// protocol 112, a full socket buffer); LastAdvertSent is the last that did.
+	SendErrors     uint64    `json:"send_errors"`
+	LastAdvertSent time.Time `json:"last_advert_sent"`
+	// Stalled is true for a MASTER that has not sent an advert for three
+	// intervals: its backups will take over. /healthz fails while it is.
+	Stalled bool `json:"stalled,omitempty"`
+	// AddErrors, RemoveErrors and AnnounceErrors count failed VIP adds,
+	// removals and announcement rounds.
+	AddErrors      uint64 `json:"add_errors"`
+	RemoveErrors   uint64 `json:"remove_errors"`
+	AnnounceErrors uint64 `json:"announce_errors"`
+	// AddFailing is true while adding a VIP keeps failing: the router then
+	// advertises priority 1, so a router that can hold every VIP wins.
+	AddFailing bool `json:"add_failing,omitempty"`
 }
 
 // Peer is another router heard on this instance.

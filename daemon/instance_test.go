@@ -42,8 +42,7 @@ func start(t *testing.T, h *fakeHost, cfg config.Instance) *running {
 func startWith(t *testing.T, h *fakeHost, cfg config.Instance, checks penaltySource) *running {
 	t.Helper()
 	h.open()
-	r := resolved{Instance: cfg, ifi: h.ifi, source: h.addr, owner: cfg.Priority == 255}
-	in, err := newInstance(r, discard, h, announcerFunc{h}, h, h, checks)
+	in, err := newInstance(cfg, discard, h.deps(), checks)
 	if err != nil {
 		t.Fatal(err)
 	}

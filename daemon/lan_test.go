@@ -34,9 +34,17 @@ type fakeHost struct {
 	connected bool // cable plugged into the LAN
 	linkUp    bool
 	vips      map[netip.Addr]bool
+	extra     []netip.Prefix // more addresses of the interface
+	addErr    error          // what AddVIP returns, when set
 	watchers  []chan netlink.Update
 	announced []announcement
 	sentPrios []uint8
+	// announcedMAC is what the announcer was last told to announce.
+	announcedMAC net.HardwareAddr
+	opens        int // sockets opened: once per binding
+	noSource     bool // the interface has no address yet
+	sendErr      error // what WriteTo returns, when set
+	lastReadLen  int   // the size of the last buffer given to Read
 }
 
 type announcement struct {
@@ -65,6 +73,13 @@ func (l *fakeLAN) host(addr string) *fakeHost {
 func (h *fakeHost) open() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.closed != nil {
+		select {
+		case <-h.closed:
+		default:
+			return // still open
+		}
+	}
 	h.in = make(chan vrrp.Packet, 64)
 	h.closed = make(chan struct{})
 }
@@ -72,6 +87,7 @@ func (h *fakeHost) open() {
 func (h *fakeHost) Read(b []byte) (vrrp.Packet, error) {
 	h.mu.Lock()
 	in, closed := h.in, h.closed
+	h.lastReadLen = len(b)
 	h.mu.Unlock()
 	select {
 	case p := <-in:
@@ -91,6 +107,12 @@ func (h *fakeHost) WriteTo(payload []byte, dst netip.Addr) error {
 	case <-closed:
 		return net.ErrClosed // as the real socket does
 	default:
+	}
+	h.mu.Lock()
+	sendErr := h.sendErr
+	h.mu.Unlock()
+	if sendErr != nil {
+		return sendErr
 	}
 	if adv, err := parseAny(payload); err == nil {
 		h.mu.Lock()
@@ -149,8 +171,11 @@ func (h *fakeHost) Close() error {
 
 func (h *fakeHost) AddVIP(_ int, a netip.Addr) error {
 	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.addErr != nil {
+		return h.addErr
+	}
 	h.vips[a] = true
-	h.mu.Unlock()
 	return nil
 }
 
@@ -169,13 +194,24 @@ func (h *fakeHost) HasVIP(_ int, a netip.Addr) (bool, error) {
 
 func (h *fakeHost) Stale(int) ([]netip.Addr, error) { return nil, nil }
 
-func (h *fakeHost) Link(int) (netlink.LinkState, error) {
+func (h *fakeHost) LinkByName(name string) (netlink.LinkState, []netip.Prefix, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return netlink.LinkState{Up: h.linkUp, Name: "eth0"}, nil
+	if h.ifi == nil || name != h.ifi.Name {
+		return netlink.LinkState{}, nil, netlink.ErrNoLink
+	}
+	var ps []netip.Prefix
+	if !h.noSource {
+		ps = append(ps, netip.PrefixFrom(h.addr, 24))
+	}
+	ps = append(ps, h.extra...)
+	for v := range h.vips {
+		ps = append(ps, netip.PrefixFrom(v, v.BitLen()))
+	}
+	return netlink.LinkState{Up: h.linkUp, Name: h.ifi.Name, HardwareAddr: h.ifi.HardwareAddr, Index: h.ifi.Index}, ps, nil
 }
 
-func (h *fakeHost) Watch(ctx context.Context, _ int) (<-chan netlink.Update, error) {
+func (h *fakeHost) WatchName(ctx context.Context, _ string) (<-chan netlink.Update, error) {
 	ch := make(chan netlink.Update, 16)
 	h.mu.Lock()
 	h.watchers = append(h.watchers, ch)
@@ -239,6 +275,12 @@ type announcerFunc struct{ h *fakeHost }
 
 func (a announcerFunc) Announce(addr netip.Addr) error { return a.h.Announce(addr) }
 func (a announcerFunc) Close() error                   { return nil }
+func (a announcerFunc) SetHardwareAddr(mac net.HardwareAddr) error {
+	a.h.mu.Lock()
+	a.h.announcedMAC = mac
+	a.h.mu.Unlock()
+	return nil
+}
 
 var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -259,4 +301,70 @@ func fakeIface(prefixes ...string) func(string) (*net.Interface, []netip.Prefix,
 		}
 		return &net.Interface{Index: 2, Name: "eth0"}, ps, nil
 	}
+}
+
+// deps are the OS as an instance on this host sees it.
+func (h *fakeHost) deps() osDeps {
+	return osDeps{
+		addrs:  h,
+		links:  h,
+		listen: func(vrrp.ConnConfig) (packetConn, error) {
+			h.mu.Lock()
+			h.opens++
+			h.mu.Unlock()
+			h.open()
+			return h, nil
+		},
+		dial:   func(*net.Interface) (announcer, error) { return announcerFunc{h}, nil },
+	}
+}
+
+// deleteLink is the interface deleted (a bond torn down): its addresses go with it.
+func (h *fakeHost) deleteLink() {
+	h.mu.Lock()
+	old := h.ifi
+	h.ifi = nil
+	h.linkUp = false
+	h.vips = map[netip.Addr]bool{}
+	h.mu.Unlock()
+	h.notify(netlink.Update{Kind: netlink.LinkDeleted, Link: netlink.LinkState{Name: old.Name, Index: old.Index}})
+}
+
+// createLink is the interface (re)created under its name, with a new index.
+func (h *fakeHost) createLink(index int) {
+	h.mu.Lock()
+	h.ifi = &net.Interface{Index: index, Name: "eth0", HardwareAddr: net.HardwareAddr{2, 0, 0, 0, byte(index), 1}}
+	h.linkUp = true
+	ifi := *h.ifi
+	h.mu.Unlock()
+	h.notify(netlink.Update{Kind: netlink.LinkAdded, Link: netlink.LinkState{Name: ifi.Name, Index: ifi.Index, Up: true, HardwareAddr: ifi.HardwareAddr}})
+}
+
+// setMAC is `ip link set dev eth0 address MAC`.
+func (h *fakeHost) setMAC(mac net.HardwareAddr) {
+	h.mu.Lock()
+	ifi := *h.ifi
+	ifi.HardwareAddr = mac
+	h.ifi = &ifi
+	up := h.linkUp
+	h.mu.Unlock()
+	h.notify(netlink.Update{Kind: netlink.LinkChanged, Link: netlink.LinkState{Name: ifi.Name, Index: ifi.Index, Up: up, HardwareAddr: mac}})
+}
+
+// setSource gives the interface its address (DHCP, late), or takes it away.
+func (h *fakeHost) setSource(present bool) {
+	h.mu.Lock()
+	h.noSource = !present
+	h.mu.Unlock()
+	k := netlink.AddrAdded
+	if !present {
+		k = netlink.AddrRemoved
+	}
+	h.notify(netlink.Update{Kind: k, Addr: h.addr})
+}
+
+func (h *fakeHost) socketOpens() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.opens
 }

@@ -34,6 +34,12 @@ var (
 	descCheckOK = prometheus.NewDesc("vipd_health_check_last_success", "1 if the last run of the health check succeeded.", append(labels, "check"), nil)
 	descCheckD  = prometheus.NewDesc("vipd_health_check_duration_seconds", "Duration of the last run of the health check.", append(labels, "check"), nil)
 	descCheckP  = prometheus.NewDesc("vipd_health_check_penalty", "Priority the health check takes off now.", append(labels, "check"), nil)
+	descSendErr = prometheus.NewDesc("vipd_advert_send_errors_total", "VRRP advertisements that failed to go out.", labels, nil)
+	descLastTx  = prometheus.NewDesc("vipd_advert_last_sent_timestamp_seconds", "When an advertisement last went out.", labels, nil)
+	descStalled = prometheus.NewDesc("vipd_stalled", "1 while the instance is MASTER but has sent no advertisement for three intervals.", labels, nil)
+	descOpErr   = prometheus.NewDesc("vipd_vip_operation_errors_total", "Failed VIP operations, by operation (add, remove, announce).", append(labels, "op"), nil)
+	descAddFail = prometheus.NewDesc("vipd_vip_add_failing", "1 while adding a VIP keeps failing (the instance then advertises priority 1).", labels, nil)
+	descFault   = prometheus.NewDesc("vipd_fault_reason", "1 for the reason the instance is in FAULT (link-down, interface-missing, no-source-address, ...).", append(labels, "reason"), nil)
 	descUp      = prometheus.NewDesc("vipd_status_up", "1 if every instance answered the scrape.", nil, nil)
 	descInfo    = prometheus.NewDesc("vipd_build_info", "vipd's version.", []string{"version"}, nil)
 )
@@ -85,6 +91,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 			counter(descForms, n, with(f))
 		}
 		counter(descAnn, in.Announcements, l)
+		counter(descSendErr, in.SendErrors, l)
+		if !in.LastAdvertSent.IsZero() {
+			gauge(descLastTx, float64(in.LastAdvertSent.UnixNano())/1e9, l)
+		}
+		gauge(descStalled, b2f(in.Stalled), l)
+		counter(descOpErr, in.AddErrors, with("add"))
+		counter(descOpErr, in.RemoveErrors, with("remove"))
+		counter(descOpErr, in.AnnounceErrors, with("announce"))
+		gauge(descAddFail, b2f(in.AddFailing), l)
+		if in.State == "FAULT" {
+			gauge(descFault, 1, with(in.Reason))
+		}
 		for _, v := range in.VIPs {
 			present := false
 			for _, p := range in.VIPsPresent {
@@ -113,8 +131,9 @@ func b2f(b bool) float64 {
 }
 
 // Handler serves /metrics and /healthz. /healthz answers 200 only while alive
-// reports true and every instance's loop answers a status request within a second:
-// a wedged loop fails the kubelet's liveness probe.
+// reports true, every instance's loop answers a status request within a second
+// (a wedged loop fails the kubelet's liveness probe), and no MASTER is stalled
+// (has sent no advertisement for three intervals).
 func Handler(src control.Source, alive func() bool, version string) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collector{src: src, version: version},
@@ -129,9 +148,16 @@ func Handler(src control.Source, alive func() bool, version string) http.Handler
 			http.Error(w, "an instance has stopped", http.StatusServiceUnavailable)
 			return
 		}
-		if _, err := src(ctx); err != nil {
+		st, err := src(ctx)
+		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
+		}
+		for _, in := range st.Instances {
+			if in.Stalled {
+				http.Error(w, "instance "+in.Name+" is MASTER but has sent no advertisement for three intervals (send errors: "+strconv.FormatUint(in.SendErrors, 10)+")", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})

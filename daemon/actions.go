@@ -1,0 +1,167 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/vipd/vipd/election"
+)
+
+// step feeds one event to the machine and carries out its actions, then any
+// events those actions raised (a failed VIP add, say), until none is left.
+func (in *instance) step(now time.Time, ev election.Event) {
+	in.pending = append(in.pending, ev)
+	for len(in.pending) > 0 {
+		ev := in.pending[0]
+		in.pending = in.pending[1:]
+		before := in.m.Status()
+		for _, a := range in.m.Step(now, ev) {
+			in.do(now, a)
+		}
+		in.observe(before, in.m.Status())
+	}
+}
+
+// raise queues an event for the machine, from inside an action.
+func (in *instance) raise(ev election.Event) { in.pending = append(in.pending, ev) }
+
+// observe logs, counts and notifies what a step changed.
+func (in *instance) observe(before, after election.Status) {
+	if after.State != before.State {
+		in.transitions[after.Reason.String()]++
+		in.log.Info("state changed", "from", before.State.String(), "to", after.State.String(),
+			"reason", after.Reason.String(), "priority", after.EffectivePriority,
+			"master", addrString(after.Master))
+		if in.hooks != nil {
+			in.notifyHooks(before.State, after)
+		}
+	} else if after.State == election.Fault && after.Reason != before.Reason {
+		in.log.Warn("still in fault, for another reason", "reason", after.Reason.String(), "problem", in.bind.problem)
+	}
+}
+
+// do carries out one action of the machine. Failures go back to the machine as
+// events; the daemon decides nothing.
+func (in *instance) do(now time.Time, a election.Action) {
+	switch a.Kind {
+	case election.ActSendAdvert:
+		in.send(a.Priority)
+	case election.ActAddVIPs:
+		in.addVIPs()
+	case election.ActRemoveVIPs:
+		in.removeVIPs()
+	case election.ActAnnounce:
+		in.announceRound()
+	}
+}
+
+// send sends one advert to every destination, with the checksum each needs.
+func (in *instance) send(priority uint8) {
+	if in.conn == nil {
+		return
+	}
+	in.advert.Priority = priority
+	ok := false
+	for _, dst := range in.conn.Destinations() {
+		b, err := in.advert.AppendBinary(in.buf[:0], in.bind.source, dst, in.form)
+		if err != nil {
+			in.logErr("encoding advert", err)
+			return
+		}
+		if err := in.conn.WriteTo(b, dst); err != nil {
+			in.sendErrors++
+			in.logErr("sending advert to "+dst.String(), err)
+			continue
+		}
+		in.sent++
+		ok = true
+	}
+	if ok {
+		in.lastSent = time.Now()
+	}
+}
+
+func (in *instance) addVIPs() {
+	if in.owner() {
+		return
+	}
+	if in.bind.ifi == nil {
+		in.raise(election.Event{Kind: election.EventAddFailed})
+		return
+	}
+	var errs []error
+	for _, v := range in.cfg.VIPs {
+		if err := in.os.addrs.AddVIP(in.bind.ifi.Index, v); err != nil {
+			errs = append(errs, fmt.Errorf("%v: %w", v, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		in.addErrors++
+		in.logErr("adding VIPs", err)
+		in.raise(election.Event{Kind: election.EventAddFailed})
+		return
+	}
+	in.raise(election.Event{Kind: election.EventAddOK})
+}
+
+func (in *instance) removeVIPs() {
+	if in.owner() || in.bind.ifi == nil {
+		// Without the interface there is nothing to remove: the kernel took
+		// the addresses with it.
+		return
+	}
+	var errs []error
+	for _, v := range in.cfg.VIPs {
+		if err := in.os.addrs.DelVIP(in.bind.ifi.Index, v); err != nil {
+			errs = append(errs, fmt.Errorf("%v: %w", v, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		in.removeErrors++
+		in.logErr("removing VIPs", err)
+		in.raise(election.Event{Kind: election.EventRemoveFailed})
+		return
+	}
+	in.raise(election.Event{Kind: election.EventRemoveOK})
+}
+
+// announceRound sends one round of gratuitous ARP / unsolicited NA.
+func (in *instance) announceRound() {
+	if in.ann == nil {
+		in.raise(election.Event{Kind: election.EventAnnounceFailed})
+		return
+	}
+	failed := false
+	for _, v := range in.cfg.VIPs {
+		if !in.announce(v) {
+			failed = true
+		}
+	}
+	if failed {
+		in.raise(election.Event{Kind: election.EventAnnounceFailed})
+	}
+}
+
+func (in *instance) announce(v netip.Addr) bool {
+	if err := in.ann.Announce(v); err != nil {
+		in.announceErrors++
+		in.logErr("announcing "+v.String(), err)
+		return false
+	}
+	in.announcements++
+	return true
+}
+
+func (in *instance) logErr(what string, err error) {
+	in.lastErr = fmt.Sprintf("%s: %v (at %s)", what, err, time.Now().UTC().Format(time.RFC3339))
+	in.log.Error(what, "err", err)
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() || a.IsUnspecified() {
+		return ""
+	}
+	return a.String()
+}

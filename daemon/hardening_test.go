@@ -1,0 +1,264 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/vipd/vipd/config"
+	"github.com/vipd/vipd/control"
+	"github.com/vipd/vipd/vrrp"
+)
+
+// The address owner (priority 255, the VIP is the interface's own address)
+// becomes Master at once, never adds or removes its own address, reports it as
+// present, and stops without removing it.
+func TestOwnerHoldsItsOwnAddress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.100"), lan.host("198.18.0.12")
+		owned := netip.MustParseAddr("198.18.0.100")
+		ra := start(t, a, testInstance(51, 255, func(in *config.Instance) { in.VIPs = []netip.Addr{owned} }))
+		rb := start(t, b, testInstance(51, 100, func(in *config.Instance) { in.VIPs = []netip.Addr{owned} }))
+		waitFor(t, time.Second, "owner master", func() bool { return ra.state(t) == "MASTER" })
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		st := ra.status(t)
+		if st.State != "MASTER" || st.EffectivePriority != 255 {
+			t.Fatalf("owner: %s at %d, want MASTER at 255", st.State, st.EffectivePriority)
+		}
+		if len(st.VIPsPresent) != 1 || st.VIPsPresent[0] != owned.String() {
+			t.Errorf("owner's status shows VIPs present %v, want its own %v", st.VIPsPresent, owned)
+		}
+		if a.has(owned) {
+			t.Error("the owner added its own address as a /32")
+		}
+		if rb.state(t) != "BACKUP" || b.has(owned) {
+			t.Errorf("b: %s holding=%v; the owner's address must stay on the owner only", rb.state(t), b.has(owned))
+		}
+		if len(a.announcements()) == 0 {
+			t.Error("the owner never announced its address")
+		}
+		ra.stop(t)
+		rb.stop(t)
+	})
+}
+
+// An interface that does not exist yet is FAULT (interface-missing), not an
+// error; the instance joins as soon as the interface appears.
+func TestLateInterfaceJoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		a.ifi = nil
+		a.linkUp = false
+		ra := start(t, a, testInstance(51, 100))
+		waitFor(t, time.Second, "fault", func() bool { return ra.state(t) == "FAULT" })
+		st := ra.status(t)
+		if st.Reason != "interface-missing" || !strings.Contains(st.Problem, "eth0") {
+			t.Errorf("reason %q problem %q; want interface-missing naming eth0", st.Reason, st.Problem)
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		a.createLink(7)
+		waitFor(t, 5*time.Second, "joins and wins", func() bool { return ra.state(t) == "MASTER" && a.has(vip) })
+		if got := ra.status(t).IfIndex; got != 7 {
+			t.Errorf("bound to ifindex %d, want 7", got)
+		}
+		ra.stop(t)
+	})
+}
+
+// An interface without an address yet (DHCP) is FAULT (no-source-address); the
+// instance joins when the address arrives, and leaves when it goes.
+func TestLateSourceAddressJoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		a.noSource = true
+		ra := start(t, a, testInstance(51, 100))
+		waitFor(t, time.Second, "fault", func() bool { return ra.state(t) == "FAULT" })
+		if r := ra.status(t).Reason; r != "no-source-address" {
+			t.Errorf("reason %q, want no-source-address", r)
+		}
+		a.setSource(true)
+		waitFor(t, 5*time.Second, "master", func() bool { return ra.state(t) == "MASTER" && a.has(vip) })
+		if src := ra.status(t).Source; src != "198.18.0.11" {
+			t.Errorf("source %q", src)
+		}
+		a.setSource(false)
+		waitFor(t, time.Second, "fault again", func() bool { return ra.state(t) == "FAULT" && !a.has(vip) })
+		ra.stop(t)
+	})
+}
+
+// A deleted and recreated interface is re-resolved (new index, new sockets)
+// and the instance rejoins.
+func TestRecreatedInterfaceRejoins(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := start(t, a, testInstance(51, 200))
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
+		opens := a.socketOpens()
+
+		a.deleteLink()
+		waitFor(t, time.Second, "a faults", func() bool { return ra.state(t) == "FAULT" })
+		if r := ra.status(t).Reason; r != "interface-missing" {
+			t.Errorf("reason %q, want interface-missing", r)
+		}
+		waitFor(t, 5*time.Second, "b takes over", func() bool { return rb.state(t) == "MASTER" && b.has(vip) })
+
+		a.createLink(9)
+		waitFor(t, 10*time.Second, "a rejoins and preempts", func() bool {
+			return ra.state(t) == "MASTER" && a.has(vip) && rb.state(t) == "BACKUP" && !b.has(vip)
+		})
+		if got := a.socketOpens(); got <= opens {
+			t.Errorf("sockets opened %d times, %d before the recreation: the old ones are bound to a dead index", got, opens)
+		}
+		if st := ra.status(t); st.IfIndex != 9 {
+			t.Errorf("ifindex %d, want 9", st.IfIndex)
+		}
+		ra.stop(t)
+		rb.stop(t)
+	})
+}
+
+// After a MAC change, announcements carry the new MAC, and a Master announces
+// again at once so that clients follow.
+func TestChangedMACIsAnnounced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		ra := start(t, a, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+		time.Sleep(10 * time.Second) // the takeover burst is over
+		synctest.Wait()
+		before := len(a.announcements())
+		mac := net.HardwareAddr{2, 0xaa, 0, 0, 0, 1}
+		a.setMAC(mac)
+		waitFor(t, time.Second, "announced again", func() bool { return len(a.announcements()) > before })
+		a.mu.Lock()
+		got := a.announcedMAC
+		a.mu.Unlock()
+		if !bytes.Equal(got, mac) {
+			t.Errorf("announcer follows MAC %v, want %v", got, mac)
+		}
+		if st := ra.status(t); st.HardwareAddr != mac.String() {
+			t.Errorf("status MAC %q", st.HardwareAddr)
+		}
+		ra.stop(t)
+	})
+}
+
+// A node that cannot add its VIP must not stay Master over one that can.
+func TestFailedAddLosesToAHealthyNode(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		a.addErr = errors.New("netlink: add: no buffer space available")
+		ra := start(t, a, testInstance(51, 200))
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 10*time.Second, "b holds the VIP", func() bool { return rb.state(t) == "MASTER" && b.has(vip) })
+		st := ra.status(t)
+		if st.AddErrors == 0 || st.LastError == "" {
+			t.Errorf("a's failed add is not reported: errors=%d last=%q", st.AddErrors, st.LastError)
+		}
+		a.mu.Lock()
+		a.addErr = nil
+		a.mu.Unlock()
+		waitFor(t, 3*time.Minute, "a retries and takes back", func() bool { return ra.state(t) == "MASTER" && a.has(vip) && !b.has(vip) })
+		ra.stop(t)
+		rb.stop(t)
+	})
+}
+
+// A Master whose adverts cannot go out says so in status, so that /healthz fails.
+func TestSendFailureStallsMaster(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		ra := start(t, a, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+		if ra.status(t).Stalled {
+			t.Fatal("stalled while sending")
+		}
+		a.mu.Lock()
+		a.sendErr = errors.New("sendmsg: operation not permitted")
+		a.mu.Unlock()
+		waitFor(t, 5*time.Second, "stalled", func() bool { return ra.status(t).Stalled })
+		if st := ra.status(t); st.SendErrors == 0 {
+			t.Errorf("send errors %d", st.SendErrors)
+		}
+		ra.stop(t)
+	})
+}
+
+// panickyRun is a health tracker whose goroutine panics: a bug outside the loop.
+type panickyRun struct{ *fakeChecks }
+
+func (panickyRun) Run(context.Context) error { panic("bug in a probe") }
+
+func TestPanicInAGoroutineHandsOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		rb := start(t, b, testInstance(51, 100))
+		ra := startWith(t, a, testInstance(51, 200), panickyRun{newFakeChecks(0)})
+		err := <-ra.done
+		if err == nil || !strings.Contains(err.Error(), "internal error") || !strings.Contains(err.Error(), "health checks") {
+			t.Fatalf("run returned %v, want an internal error naming the goroutine", err)
+		}
+		if a.has(vip) {
+			t.Error("a kept the VIP after a panic")
+		}
+		waitFor(t, 5*time.Second, "b master", func() bool { return b.has(vip) })
+		rb.stop(t)
+	})
+}
+
+func TestPeerTableIsBounded(t *testing.T) {
+	pt := newPeerTable(4)
+	now := time.Unix(0, 0)
+	for i := range 100 {
+		pt.touch(netip.AddrFrom4([4]byte{198, 18, 1, byte(i)}), now.Add(time.Duration(i)*time.Second))
+	}
+	got := pt.list()
+	if len(got) != 4 {
+		t.Fatalf("%d peers kept, want 4", len(got))
+	}
+	for _, p := range got {
+		if p.LastSeen.Before(now.Add(96 * time.Second)) {
+			t.Errorf("kept an old peer %v", p)
+		}
+	}
+}
+
+// A read must offer a buffer for the longest valid advert, not an MTU.
+func TestReadBufferHoldsTheLongestAdvert(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		ra := start(t, a, testInstance(51, 100))
+		var n int
+		waitFor(t, 5*time.Second, "reading", func() bool {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			n = a.lastReadLen
+			return n > 0
+		})
+		if n < vrrp.ReadBufferLen {
+			t.Errorf("read buffer of %d bytes; an IPv6 advert with 255 addresses is 4088, and one byte more tells a longer one apart", n)
+		}
+		ra.stop(t)
+	})
+}
+
+var _ = control.Instance{}

@@ -1,0 +1,194 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/vipd/vipd/election"
+	"github.com/vipd/vipd/netlink"
+)
+
+// run drives the instance until ctx ends, then hands off: a priority-0 advert, then
+// the VIPs removed (RFC 9568 §6.4.3, Shutdown). It returns only fatal errors. A
+// panic anywhere in the instance, in the loop or in one of its goroutines, hands
+// off and removes the VIPs the same way, and is returned as an error.
+func (in *instance) run(ctx context.Context) (err error) {
+	defer close(in.stopped)
+	// Every goroutine started here is stopped and waited for before run returns.
+	bg, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		stop()
+		in.unbind()
+		in.closeHooks() // before the wait: the runner's goroutine ends with it
+		wg.Wait()
+	}()
+	defer func() {
+		if r := recover(); r != nil {
+			err = in.crashed(crashReport{where: "loop", value: r, stack: string(debug.Stack())})
+		}
+	}()
+	in.spawn = func(where string, f func()) {
+		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					select {
+					case in.crash <- crashReport{where: where, value: r, stack: string(debug.Stack())}:
+					default:
+					}
+				}
+			}()
+			f()
+		})
+	}
+	in.ctx = bg
+
+	var penalties <-chan int
+	if in.checks != nil {
+		in.spawn("health checks", func() { _ = in.checks.Run(bg) })
+		penalties = in.checks.Changes()
+		in.penalty = in.checks.Penalty()
+	}
+	if in.hooks != nil {
+		in.spawn("notify hooks", in.hooks.run)
+	}
+	updates := in.subscribe()
+
+	if eff := in.effectivePriority(); eff != uint8(in.cfg.Priority) {
+		in.step(time.Now(), election.Event{Kind: election.EventPriority, Priority: eff})
+	}
+	in.rebind(time.Now())
+
+	for {
+		in.armDeadline()
+		select {
+		case <-ctx.Done():
+			in.step(time.Now(), election.Event{Kind: election.EventShutdown})
+			return nil
+
+		case c := <-in.crash:
+			return in.crashed(c)
+
+		case pk := <-in.pkts:
+			if pk.gen == in.gen {
+				in.receive(time.Now(), pk.p)
+			}
+
+		case <-in.deadline.C:
+			in.step(time.Now(), election.Event{Kind: election.EventTimer})
+
+		case u, ok := <-updates:
+			if !ok {
+				// The subscription broke (a netlink buffer overrun, say):
+				// subscribe again shortly and reconcile from a fresh read.
+				updates = nil
+				in.logErr("link watch ended; resubscribing", errors.New("netlink subscription closed"))
+				in.resub.Reset(time.Second)
+				continue
+			}
+			in.update(time.Now(), u)
+
+		case <-in.resub.C:
+			if updates = in.subscribe(); updates != nil {
+				in.rebind(time.Now())
+				in.reconcileVIPs()
+			}
+
+		case <-in.retry.C:
+			in.rebind(time.Now())
+
+		case p := <-penalties:
+			if p != in.penalty {
+				old := in.effectivePriority()
+				in.penalty = p
+				in.priorityChanged(time.Now(), old)
+			}
+
+		case reply := <-in.statusc:
+			reply <- in.snapshot()
+
+		case rf := <-in.readErr:
+			if rf.gen == in.gen {
+				// A socket that fails for good is rebuilt, as after the
+				// interface was recreated: the error is counted, not fatal.
+				in.logErr("reading the VRRP socket", rf.err)
+				in.unbind()
+				in.rebind(time.Now())
+			}
+		}
+	}
+}
+
+// subscribe watches the interface by name; on failure it retries later.
+func (in *instance) subscribe() <-chan netlink.Update {
+	updates, err := in.os.links.WatchName(in.ctx, in.cfg.Interface)
+	if err != nil {
+		in.logErr("watching "+in.cfg.Interface, err)
+		in.resub.Reset(5 * time.Second)
+		return nil
+	}
+	return updates
+}
+
+// armDeadline sets the timer to the machine's next deadline.
+func (in *instance) armDeadline() {
+	in.deadline.Stop()
+	select {
+	case <-in.deadline.C:
+	default:
+	}
+	if dl := in.m.Deadline(); !dl.IsZero() {
+		in.deadline.Reset(max(time.Until(dl), 0))
+	}
+}
+
+// crashed is the path of last resort after a panic: hand off as shutdown does
+// and remove the VIPs whatever state the machine is in.
+func (in *instance) crashed(c crashReport) error {
+	in.log.Error("internal error; handing off and stopping", "in", c.where, "panic", fmt.Sprint(c.value), "stack", c.stack)
+	func() {
+		defer func() { _ = recover() }()
+		if in.m.Status().State == election.Master {
+			in.send(election.PriorityShutdown)
+		}
+	}()
+	in.removeAllVIPs()
+	return fmt.Errorf("daemon: instance %s: internal error in %s: %v", in.cfg.Name, c.where, c.value)
+}
+
+// removeAllVIPs deletes every VIP of a non-owner, ignoring the machine.
+func (in *instance) removeAllVIPs() {
+	if in.owner() || in.bind.ifi == nil {
+		return
+	}
+	for _, v := range in.cfg.VIPs {
+		func() {
+			defer func() { _ = recover() }()
+			_ = in.os.addrs.DelVIP(in.bind.ifi.Index, v)
+		}()
+	}
+}
+
+// effectivePriority is the base priority lowered by failing checks, kept within
+// 1–254 so that a sick router still takes over when nobody better is left. The
+// address owner keeps 255: its VIPs are its own addresses.
+func (in *instance) effectivePriority() uint8 {
+	if in.owner() {
+		return election.PriorityOwner
+	}
+	return uint8(min(max(in.cfg.Priority-in.penalty, 1), 254))
+}
+
+// priorityChanged tells the machine of a new checks' priority and logs why.
+func (in *instance) priorityChanged(now time.Time, old uint8) {
+	eff := in.effectivePriority()
+	if eff == old {
+		return
+	}
+	in.log.Info("effective priority changed", "from", old, "to", eff, "penalty", in.penalty, "checks", in.checkSummary())
+	in.step(now, election.Event{Kind: election.EventPriority, Priority: eff})
+}
