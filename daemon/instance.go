@@ -127,10 +127,10 @@ type instance struct {
 // counters are what status and metrics report.
 type counters struct {
 	sent, sendErrors, received, mismatches, announcements, announceErrors uint64
-	addErrors, removeErrors                                                uint64
-	drops, forms, transitions                                              map[string]uint64
-	lastSent                                                               time.Time
-	lastErr                                                                string
+	addErrors, removeErrors                                               uint64
+	drops, forms, transitions                                             map[string]uint64
+	lastSent                                                              time.Time
+	lastErr                                                               string
 }
 
 // packet is one read from the socket of binding generation gen.

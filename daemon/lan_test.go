@@ -41,8 +41,8 @@ type fakeHost struct {
 	sentPrios []uint8
 	// announcedMAC is what the announcer was last told to announce.
 	announcedMAC net.HardwareAddr
-	opens        int // sockets opened: once per binding
-	noSource     bool // the interface has no address yet
+	opens        int   // sockets opened: once per binding
+	noSource     bool  // the interface has no address yet
 	sendErr      error // what WriteTo returns, when set
 	lastReadLen  int   // the size of the last buffer given to Read
 }
@@ -306,8 +306,8 @@ func fakeIface(prefixes ...string) func(string) (*net.Interface, []netip.Prefix,
 // deps are the OS as an instance on this host sees it.
 func (h *fakeHost) deps() osDeps {
 	return osDeps{
-		addrs:  h,
-		links:  h,
+		addrs: h,
+		links: h,
 		listen: func(vrrp.ConnConfig) (packetConn, error) {
 			h.mu.Lock()
 			h.opens++
@@ -315,7 +315,7 @@ func (h *fakeHost) deps() osDeps {
 			h.open()
 			return h, nil
 		},
-		dial:   func(*net.Interface) (announcer, error) { return announcerFunc{h}, nil },
+		dial: func(*net.Interface) (announcer, error) { return announcerFunc{h}, nil },
 	}
 }
 

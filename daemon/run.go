@@ -240,4 +240,3 @@ func sweepOnExit(instances []*instance, log *slog.Logger) {
 		}
 	}
 }
-
