@@ -36,6 +36,10 @@ const (
 	DefaultTerminationGracePeriod = 10 * time.Second
 	DefaultPKIDir                 = "/etc/kubernetes/pki"
 	DefaultControlSocket          = "/run/vipd/vipd.sock"
+	// DefaultStateDir holds vipd's per-VRID locks and what it persists
+	// (maintenance mode): it must be the host's, so that two copies on one
+	// host, in pods or not, see each other's locks.
+	DefaultStateDir = "/var/lib/vipd"
 )
 
 // staticPodPriority is what the system-node-critical class resolves to.
@@ -152,6 +156,15 @@ func (p Pod) object() (*podObject, error) {
 	}
 	mounts := []volumeMount{{Name: "run", MountPath: runDir}}
 	volumes := []volume{{Name: "run", HostPath: hostPath{Path: runDir, Type: "DirectoryOrCreate"}}}
+	// The state directory is the host's: the locks that keep a second copy
+	// from touching the live one's VIPs must be seen by every copy.
+	stateDir, _ := flagValue(args, "state-dir")
+	stateDir = or(stateDir, DefaultStateDir)
+	if !safePathRE.MatchString(stateDir) || stateDir == "/" {
+		return nil, fmt.Errorf("manifests: --state-dir %q: give an absolute path of a directory of its own, such as %s", stateDir, DefaultStateDir)
+	}
+	mounts = append(mounts, volumeMount{Name: "state", MountPath: stateDir})
+	volumes = append(volumes, volume{Name: "state", HostPath: hostPath{Path: stateDir, Type: "DirectoryOrCreate"}})
 	if cfg, ok := flagValue(args, "config"); ok {
 		// The file vipd reads its instances from, when it does. Settings
 		// of the file that change paths (controlSocket) are not seen here;

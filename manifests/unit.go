@@ -63,6 +63,20 @@ func (u Unit) Render() ([]byte, error) {
 		rwPath = sockDir
 	}
 
+	// The state directory (locks, persisted maintenance mode): a
+	// StateDirectory= under /var/lib, else a ReadWritePaths=.
+	state, _ := flagValue(u.Args, "state-dir")
+	state = or(state, DefaultStateDir)
+	if !safePathRE.MatchString(state) || state == "/" || state == "/var/lib" {
+		return nil, fmt.Errorf("manifests: --state-dir %q: give an absolute path of a directory of its own, such as %s", state, DefaultStateDir)
+	}
+	var stateDir, stateRW string
+	if rel, ok := strings.CutPrefix(state, "/var/lib/"); ok {
+		stateDir = rel
+	} else {
+		stateRW = state
+	}
+
 	words := make([]string, len(u.Args))
 	for i, a := range u.Args {
 		words[i] = systemdQuote(a)
@@ -75,6 +89,8 @@ func (u Unit) Render() ([]byte, error) {
 		"StopSec":    stop,
 		"RuntimeDir": runtimeDir,
 		"RWPath":     rwPath,
+		"StateDir":   stateDir,
+		"StateRW":    stateRW,
 		"Caps":       "CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BROADCAST",
 	})
 	if err != nil {
@@ -142,6 +158,15 @@ RuntimeDirectoryMode=0750
 {{- if .RWPath}}
 # The control socket's directory, for vipctl.
 ReadWritePaths={{.RWPath}}
+{{- end}}
+{{- if .StateDir}}
+# Locks (one copy per virtual router) and persisted state (maintenance mode).
+StateDirectory={{.StateDir}}
+StateDirectoryMode=0700
+{{- end}}
+{{- if .StateRW}}
+# Locks (one copy per virtual router) and persisted state (maintenance mode).
+ReadWritePaths={{.StateRW}}
 {{- end}}
 
 # Exactly the capabilities VRRP and the announcements need: rtnetlink address

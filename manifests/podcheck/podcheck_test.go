@@ -147,9 +147,15 @@ func checkPod(t *testing.T, pod *corev1.Pod) {
 		if strings.HasSuffix(v.HostPath.Path, ".conf") || v.HostPath.Path == "/etc/kubernetes" {
 			t.Errorf("volume %s mounts %s: vipd takes no kubeconfig", v.Name, v.HostPath.Path)
 		}
-		if strings.HasPrefix(m.MountPath, "/run/") || strings.HasPrefix(m.MountPath, "/var/run/") {
+		switch {
+		case strings.HasPrefix(m.MountPath, "/run/") || strings.HasPrefix(m.MountPath, "/var/run/"):
 			run = !m.ReadOnly
-		} else if !m.ReadOnly {
+		case m.Name == "state" && m.MountPath == "/var/lib/vipd":
+			// The per-VRID locks and persisted state: writable, and only vipd's.
+			if m.ReadOnly || v.HostPath.Path != "/var/lib/vipd" {
+				t.Errorf("state mount %s → %s read-only=%v; want the host's /var/lib/vipd, writable", v.HostPath.Path, m.MountPath, m.ReadOnly)
+			}
+		case !m.ReadOnly:
 			t.Errorf("mount %s at %s is writable", m.Name, m.MountPath)
 		}
 	}
