@@ -396,8 +396,8 @@ type Event struct {
 	// Interval is the advert's (Max) Advertisement Interval (EventAdvert).
 	// Version 3 Backups learn it as Master_Adver_Interval; zero is ignored.
 	Interval time.Duration
-	// Cause is why the interface is unusable (EventFault). FaultNone is
-	// taken as FaultLinkDown.
+	// Cause is why the interface is unusable (EventFault). FaultNone, or a
+	// value outside the FaultCause constants, is taken as FaultLinkDown.
 	Cause FaultCause
 }
 
