@@ -500,3 +500,23 @@ func TestArgsRoundTripNewFlags(t *testing.T) {
 		t.Errorf("after the round trip: %+v", b)
 	}
 }
+
+func TestLoadMatchesTheFlagLoader(t *testing.T) {
+	a, err := Load("x.yaml", []byte(twoInstances))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := configFromArgs(t, "--config", writeFile(t, twoInstances))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range a.Instances {
+		a.Instances[i].field, b.Instances[i].field = nil, nil
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("Load:\n%+v\nflags:\n%+v", a, b)
+	}
+	if _, err := Load("x.yaml", []byte(inst("vrid: 0\n"))); !errors.Is(err, ErrConfig) {
+		t.Errorf("invalid file: %v", err)
+	}
+}

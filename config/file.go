@@ -438,3 +438,22 @@ func fileKey(key string) string {
 	}
 	return strings.Join(parts, "")
 }
+
+// Load reads a config file's contents as `vipd --config` does, with the
+// defaults of the process-level flags, and validates the result. name labels
+// the errors, which are FieldErrors.
+func Load(name string, data []byte) (*Config, error) {
+	fs := pflag.NewFlagSet("vipd", pflag.ContinueOnError)
+	f := NewFlags(fs)
+	cfg := &Config{ControlSocket: f.controlSocket, StateDir: f.stateDir, MetricsAddress: f.metricsAddress,
+		LogFormat: f.logFormat, LogLevel: f.logLevel}
+	fc, err := parseFile(name, data)
+	if err != nil {
+		return nil, err
+	}
+	fc.apply(cfg, fs)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}

@@ -25,6 +25,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "manifest" {
 		return manifest(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "convert" {
+		return convert(args[1:], stdout, stderr)
+	}
 	fs := pflag.NewFlagSet("vipd", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	flags := config.NewFlags(fs)
@@ -32,7 +35,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: vipd --interface IF --vip ADDR --vrid N --priority P [flags]\n"+
 			"       vipd --config FILE\n"+
-			"       vipd manifest pod|systemd [flags]\n\n%s", fs.FlagUsages())
+			"       vipd manifest pod|systemd [flags]\n"+
+			"       vipd convert keepalived [--root DIR] FILE\n\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
