@@ -29,6 +29,18 @@ const (
 	// and EventLinkUp leaves it as EventStartup would. It is not an RFC 9568
 	// state; RFC 9568 §6.4 leaves interface failure to the implementation.
 	Fault
+	// Handoff is a Master giving its role up on purpose (EventShutdown,
+	// EventResign): it has sent its priority 0 advert and is silent (no
+	// adverts, no announcements) but keeps the virtual addresses, so that
+	// clients still reach it, until it hears the new Master's advert, which
+	// that Master sends only after it has added and announced the
+	// addresses (becomeMaster). It then removes them at once. If no advert
+	// comes within Master_Down_Interval no other router is there: a
+	// shutdown removes the addresses then, a resignation goes back to
+	// Master. Not an RFC 9568 state: RFC 9568 §6.4.3 removes the addresses
+	// with the priority 0 advert, which costs clients Skew_Time. See
+	// docs/design.md, "Make before break".
+	Handoff
 )
 
 var stateNames = [...]string{
@@ -36,6 +48,7 @@ var stateNames = [...]string{
 	Backup:     "BACKUP",
 	Master:     "MASTER",
 	Fault:      "FAULT",
+	Handoff:    "HANDOFF",
 }
 
 func (s State) String() string {
@@ -89,6 +102,20 @@ const (
 	// ReasonNoSourceAddress: Fault, because the interface has no usable
 	// source address for adverts yet (FaultNoSourceAddress).
 	ReasonNoSourceAddress
+	// ReasonCheckFault: Fault, because a fault health check (weight 0, or
+	// a tracked interface without a weight) is down (FaultCheck).
+	ReasonCheckFault
+	// ReasonResign: a Master entered Handoff on EventResign (vipctl
+	// resign, or maintenance), or a Backup was entered after it.
+	ReasonResign
+	// ReasonHandoffDone: Handoff ended because the new Master's advert
+	// was heard.
+	ReasonHandoffDone
+	// ReasonHandoffTimeout: Handoff ended because no new Master was heard
+	// within Master_Down_Interval.
+	ReasonHandoffTimeout
+	// ReasonMaintenance: maintenance mode was turned on (EventMaintenance).
+	ReasonMaintenance
 )
 
 var reasonNames = [...]string{
@@ -106,6 +133,11 @@ var reasonNames = [...]string{
 	ReasonPriorityChanged:  "priority-changed",
 	ReasonInterfaceMissing: "interface-missing",
 	ReasonNoSourceAddress:  "no-source-address",
+	ReasonCheckFault:       "check-fault",
+	ReasonResign:           "resign",
+	ReasonHandoffDone:      "handoff-done",
+	ReasonHandoffTimeout:   "handoff-timeout",
+	ReasonMaintenance:      "maintenance",
 }
 
 func (r Reason) String() string {
@@ -131,6 +163,9 @@ const (
 	// sent from yet (IPv4 primary address; IPv6 link-local that is not
 	// tentative).
 	FaultNoSourceAddress
+	// FaultCheck: a fault health check is down (weight 0: keepalived's
+	// track_script and track_interface semantics).
+	FaultCheck
 )
 
 // Reason is the Reason the Machine shows in Fault for this cause.
@@ -142,13 +177,15 @@ func (c FaultCause) Reason() Reason {
 		return ReasonInterfaceMissing
 	case FaultNoSourceAddress:
 		return ReasonNoSourceAddress
+	case FaultCheck:
+		return ReasonCheckFault
 	}
 	return ReasonNone
 }
 
 // String is the cause's Reason string, "none" for FaultNone.
 func (c FaultCause) String() string {
-	if c > FaultNoSourceAddress {
+	if c > FaultCheck {
 		return fmt.Sprintf("FaultCause(%d)", c)
 	}
 	return c.Reason().String()
@@ -161,6 +198,10 @@ const (
 	// PriorityOwner is the priority of the router that owns the virtual
 	// addresses.
 	PriorityOwner uint8 = 255
+	// PriorityMaintenance is the effective priority in maintenance mode
+	// (EventMaintenance): the router holds the addresses only when no
+	// other router is left.
+	PriorityMaintenance uint8 = 1
 	// PriorityAddFailed is the effective priority while adding the virtual
 	// addresses is failing (Status.AddFailing), whatever the checks say: a
 	// router that can hold every address wins over one that cannot, and
@@ -358,23 +399,39 @@ const (
 	// while it should be there (someone ran ip addr del). A Master adds the
 	// addresses back and announces them; other states ignore it.
 	EventVIPsMissing
+	// EventHardwareChanged says the interface's MAC changed (bond
+	// fail-over, ip link set address): a Master announces again with a
+	// fresh burst, since every neighbour has the old MAC.
+	EventHardwareChanged
+	// EventResign asks a Master to hand its role off with zero loss
+	// (Handoff) and to go on as Backup; it may take the role back later
+	// by the usual rules. Other states ignore it.
+	EventResign
+	// EventMaintenance turns maintenance mode on (Event.On) or off. On:
+	// the effective priority is PriorityMaintenance, and a Master resigns
+	// as for EventResign. Off: the priority the checks leave applies
+	// again.
+	EventMaintenance
 )
 
 var eventNames = [...]string{
-	EventStartup:        "startup",
-	EventAdvert:         "advert",
-	EventTimer:          "timer",
-	EventPriority:       "priority",
-	EventLinkDown:       "link-down",
-	EventLinkUp:         "link-up",
-	EventShutdown:       "shutdown",
-	EventFault:          "fault",
-	EventAnnounceFailed: "announce-failed",
-	EventAddFailed:      "add-failed",
-	EventAddOK:          "add-ok",
-	EventRemoveFailed:   "remove-failed",
-	EventRemoveOK:       "remove-ok",
-	EventVIPsMissing:    "vips-missing",
+	EventStartup:         "startup",
+	EventAdvert:          "advert",
+	EventTimer:           "timer",
+	EventPriority:        "priority",
+	EventLinkDown:        "link-down",
+	EventLinkUp:          "link-up",
+	EventShutdown:        "shutdown",
+	EventFault:           "fault",
+	EventAnnounceFailed:  "announce-failed",
+	EventAddFailed:       "add-failed",
+	EventAddOK:           "add-ok",
+	EventRemoveFailed:    "remove-failed",
+	EventRemoveOK:        "remove-ok",
+	EventVIPsMissing:     "vips-missing",
+	EventHardwareChanged: "hardware-changed",
+	EventResign:          "resign",
+	EventMaintenance:     "maintenance",
 }
 
 func (k EventKind) String() string {
@@ -399,6 +456,8 @@ type Event struct {
 	// Cause is why the interface is unusable (EventFault). FaultNone, or a
 	// value outside the FaultCause constants, is taken as FaultLinkDown.
 	Cause FaultCause
+	// On turns maintenance mode on or off (EventMaintenance).
+	On bool
 }
 
 func (e Event) String() string {
@@ -409,6 +468,8 @@ func (e Event) String() string {
 		return fmt.Sprintf("priority prio=%d", e.Priority)
 	case EventFault:
 		return fmt.Sprintf("fault cause=%v", e.Cause)
+	case EventMaintenance:
+		return fmt.Sprintf("maintenance on=%v", e.On)
 	}
 	return e.Kind.String()
 }
@@ -524,4 +585,10 @@ type Status struct {
 	RemovePending  bool
 	RemoveFailures int
 	RemoveRetry    time.Time
+
+	// Maintenance is maintenance mode (EventMaintenance): the router
+	// advertises PriorityMaintenance. HandoffUntil is, in Handoff, when
+	// the wait for a new Master ends.
+	Maintenance  bool
+	HandoffUntil time.Time
 }

@@ -51,7 +51,7 @@ func Example() {
 	fmt.Println(st.State, st.Reason, acts, "master", st.Master)
 	// Output:
 	// BACKUP startup until 3.609375s
-	// MASTER master-down-timer [send-advert(prio=100) add-vips announce]
+	// MASTER master-down-timer [add-vips announce send-advert(prio=100)]
 	// [send-advert(prio=100) announce] rounds left 1
 	// BACKUP higher-priority-advert [remove-vips send-advert(prio=100)] master 192.0.2.3
 }

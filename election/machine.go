@@ -62,6 +62,17 @@ type Machine struct {
 	addFails   int
 	addRetry   time.Time
 
+	// Planned moves. maint is maintenance mode (prio is
+	// PriorityMaintenance). In Handoff, afterHandoff is the state that
+	// follows (Initialize for a shutdown, Backup for a resignation) and
+	// handoffUntil is when it ends without a new Master. A resigned router
+	// is a Backup like any other: with Preempt_Mode and the highest
+	// priority it takes the role back by the usual rules (make before
+	// break again); maintenance is the way to keep it off.
+	maint        bool
+	afterHandoff State
+	handoffUntil time.Time
+
 	// Remove failures: removePending means addresses may be left behind;
 	// removeRetry is the next ActRemoveVIPs (not in Master).
 	removePending bool
@@ -84,8 +95,12 @@ func New(cfg Config) (*Machine, error) {
 
 // prio is the effective priority.
 func (m *Machine) prio() uint8 {
-	if m.addFailing {
+	switch {
+	case m.addFailing:
 		return PriorityAddFailed
+	case m.maint && m.cfg.Priority != PriorityOwner:
+		// The owner's addresses are its own: it cannot step aside.
+		return PriorityMaintenance
 	}
 	return m.checkPrio
 }
@@ -118,7 +133,7 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		return m.faulted(now, FaultLinkDown)
 	case EventFault:
 		c := ev.Cause
-		if c == FaultNone || c > FaultNoSourceAddress {
+		if c == FaultNone || c > FaultCheck {
 			c = FaultLinkDown
 		}
 		return m.faulted(now, c)
@@ -154,6 +169,25 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		// Put them back and tell the LAN again; the add reports its
 		// outcome like any other.
 		return []Action{{Kind: ActAddVIPs}, m.announceNow(now)}
+	case EventHardwareChanged:
+		if m.state != Master {
+			return nil
+		}
+		// Every neighbour has the old MAC: a fresh burst, even over one
+		// under way, whose rounds carried the old one.
+		return []Action{m.startBurst(now)}
+	case EventResign:
+		if m.state != Master {
+			return nil
+		}
+		return m.handoff(now, Backup, ReasonResign)
+	case EventMaintenance:
+		old := m.prio()
+		m.maint = ev.On
+		if ev.On && m.state == Master && m.prio() != old {
+			return m.handoff(now, Backup, ReasonMaintenance)
+		}
+		return m.priorityChanged(now, old)
 	}
 	return nil
 }
@@ -183,6 +217,10 @@ func (m *Machine) Deadline() time.Time {
 		return d
 	case Backup:
 		earliest(m.downTimer)
+	case Handoff:
+		// Holding the addresses, silent: the end of the wait, and of an
+		// add penalty.
+		earliest(m.handoffUntil)
 	}
 	if m.addFailing {
 		earliest(m.addRetry)
@@ -212,6 +250,8 @@ func (m *Machine) Status() Status {
 		RemovePending:       m.removePending,
 		RemoveFailures:      m.removeFails,
 		RemoveRetry:         m.removeRetry,
+		Maintenance:         m.maint,
+		HandoffUntil:        m.handoffUntil,
 	}
 	switch m.state {
 	case Master:
@@ -248,6 +288,7 @@ func (m *Machine) transition(now time.Time, s State, r Reason) {
 	m.discarded, m.discardedPrio, m.discardedInterval = netip.Addr{}, 0, 0
 	m.announceAt, m.announceLeft, m.announceRetry, m.announceFails = time.Time{}, 0, false, 0
 	m.refreshAt = time.Time{}
+	m.handoffUntil = time.Time{}
 	if s != Master && m.addFailing && m.addRetry.IsZero() {
 		// Left Master before the retried add reported: the penalty runs a
 		// backoff period from here.
@@ -277,9 +318,15 @@ func (m *Machine) start(now time.Time, r Reason) []Action {
 	return nil
 }
 
-// becomeMaster is the entry to Master of RFC 9568 §6.4.1 and §6.4.2: send
-// an advert, take the addresses, announce them (round one of the burst),
-// set Adver_Timer. The owner does the same; its caller skips the add.
+// becomeMaster is the entry to Master of RFC 9568 §6.4.1 and §6.4.2: take
+// the addresses, announce them (round one of the burst), send an advert, set
+// Adver_Timer. The owner does the same; its caller skips the add.
+//
+// Deviation (make before break): RFC 9568 sends the advert first. Here the
+// advert comes last, so that when the router giving the role up (a Master in
+// Handoff, or one that this router preempts) hears it and removes its
+// addresses, the neighbours have already been told where the addresses are
+// now: their ARP and ND entries always point at a router that holds them.
 func (m *Machine) becomeMaster(now time.Time, r Reason) []Action {
 	m.transition(now, Master, r)
 	m.masterAdverInterval = m.cfg.AdvertInterval
@@ -292,10 +339,36 @@ func (m *Machine) becomeMaster(now time.Time, r Reason) []Action {
 	m.removePending, m.removeFails, m.removeRetry = false, 0, time.Time{}
 	m.addRetry = time.Time{}
 	return []Action{
-		{Kind: ActSendAdvert, Priority: m.prio()},
 		{Kind: ActAddVIPs},
 		m.startBurst(now),
+		{Kind: ActSendAdvert, Priority: m.prio()},
 	}
+}
+
+// handoff is a Master giving its role up on purpose: the priority 0 advert
+// of RFC 9568 §6.4.3, but the addresses kept until the new Master is heard
+// (see Handoff). then is the state that follows: Initialize or Backup.
+func (m *Machine) handoff(now time.Time, then State, r Reason) []Action {
+	wait := m.masterDownInterval()
+	m.transition(now, Handoff, r)
+	m.afterHandoff = then
+	m.handoffUntil = now.Add(wait)
+	return []Action{{Kind: ActSendAdvert, Priority: PriorityShutdown}}
+}
+
+// handoffAdvert is an advert heard in Handoff: one from a new Master ends it.
+func (m *Machine) handoffAdvert(now time.Time, ev Event) []Action {
+	if ev.Priority == PriorityShutdown {
+		return nil // another router resigning too: not a new Master
+	}
+	acts := leaveMaster(nil)
+	if m.afterHandoff == Initialize {
+		m.transition(now, Initialize, ReasonHandoffDone)
+		return acts
+	}
+	m.transition(now, Backup, ReasonHandoffDone)
+	m.acceptAdvert(now, ev.From, ev.Priority, ev.Interval)
+	return acts
 }
 
 // leaveMaster returns the action that gives the addresses up. The
@@ -367,6 +440,17 @@ func (m *Machine) timer(now time.Time) []Action {
 	due := func(t time.Time) bool { return !t.IsZero() && !now.Before(t) }
 	var acts []Action
 	switch m.state {
+	case Handoff:
+		if due(m.handoffUntil) {
+			if m.afterHandoff == Initialize {
+				// Nobody took over: there is no other router. Stop now.
+				acts = append(acts, leaveMaster(nil)...)
+				m.transition(now, Initialize, ReasonHandoffTimeout)
+			} else {
+				// Nobody took over a resignation: keep serving, as Master.
+				return m.becomeMaster(now, ReasonHandoffTimeout)
+			}
+		}
 	case Master:
 		// RFC 9568 §6.4.3: Adver_Timer fires.
 		if due(m.adverTimer) {
@@ -419,6 +503,8 @@ func (m *Machine) advert(now time.Time, ev Event) []Action {
 		m.backupAdvert(now, ev)
 	case Master:
 		return m.masterAdvert(now, ev)
+	case Handoff:
+		return m.handoffAdvert(now, ev)
 	}
 	return nil
 }
@@ -607,18 +693,29 @@ func (m *Machine) faulted(now time.Time, c FaultCause) []Action {
 		m.transition(now, Fault, c.Reason())
 	case Fault:
 		m.reason = c.Reason() // the same Fault, for another cause
+	case Handoff:
+		// The interface cannot carry the hand-off any more.
+		acts := leaveMaster(nil)
+		if m.afterHandoff == Initialize {
+			m.transition(now, Initialize, ReasonShutdown)
+		} else {
+			m.transition(now, Fault, c.Reason())
+		}
+		return acts
 	}
 	return nil
 }
 
 // shutdown is RFC 9568 §6.4.2 and §6.4.3, "If a Shutdown event is
-// received". Initialize is then left only by EventStartup.
+// received", made before break: a Master sends its priority 0 advert and
+// waits in Handoff, holding the addresses, for the new Master. Initialize is
+// then left only by EventStartup.
 func (m *Machine) shutdown(now time.Time) []Action {
 	switch m.state {
 	case Master:
-		acts := leaveMaster([]Action{{Kind: ActSendAdvert, Priority: PriorityShutdown}})
-		m.transition(now, Initialize, ReasonShutdown)
-		return acts
+		return m.handoff(now, Initialize, ReasonShutdown)
+	case Handoff:
+		m.afterHandoff = Initialize // a resignation under way ends in a stop
 	case Backup, Fault:
 		m.transition(now, Initialize, ReasonShutdown)
 	}

@@ -118,30 +118,30 @@ func TestTimerFormulas(t *testing.T) {
 // TestNames pins the strings that logs, metrics and the status document use.
 func TestNames(t *testing.T) {
 	got := []string{
-		Initialize.String(), Backup.String(), Master.String(), Fault.String(), State(9).String(),
+		Initialize.String(), Backup.String(), Master.String(), Fault.String(), Handoff.String(), State(9).String(),
 	}
-	for r := ReasonNone; r <= ReasonNoSourceAddress+1; r++ {
+	for r := ReasonNone; r <= ReasonMaintenance+1; r++ {
 		got = append(got, r.String())
 	}
-	for c := FaultNone; c <= FaultNoSourceAddress+1; c++ {
+	for c := FaultNone; c <= FaultCheck+1; c++ {
 		got = append(got, c.String())
 	}
-	for k := EventStartup; k <= EventVIPsMissing+1; k++ {
+	for k := EventStartup; k <= EventMaintenance+1; k++ {
 		got = append(got, k.String())
 	}
 	for k := ActSendAdvert; k <= ActAnnounce+1; k++ {
 		got = append(got, k.String())
 	}
 	want := []string{
-		"INIT", "BACKUP", "MASTER", "FAULT", "State(9)",
+		"INIT", "BACKUP", "MASTER", "FAULT", "HANDOFF", "State(9)",
 		"none", "startup", "owner-startup", "master-down-timer", "higher-priority-advert",
 		"equal-priority-higher-address", "priority-zero-advert", "preempt", "link-down",
 		"link-up", "shutdown", "priority-changed", "interface-missing", "no-source-address",
-		"Reason(14)",
-		"none", "link-down", "interface-missing", "no-source-address", "FaultCause(4)",
+		"check-fault", "resign", "handoff-done", "handoff-timeout", "maintenance", "Reason(19)",
+		"none", "link-down", "interface-missing", "no-source-address", "check-fault", "FaultCause(5)",
 		"startup", "advert", "timer", "priority", "link-down", "link-up", "shutdown", "fault",
 		"announce-failed", "add-failed", "add-ok", "remove-failed", "remove-ok", "vips-missing",
-		"EventKind(14)",
+		"hardware-changed", "resign", "maintenance", "EventKind(17)",
 		"send-advert", "add-vips", "remove-vips", "announce", "ActionKind(4)",
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {

@@ -34,7 +34,7 @@ var update = flag.Bool("update", false, "rewrite the expected output of testdata
 // advert from=A prio=N [interval=D], priority prio=N,
 // fault cause=link-down|interface-missing|no-source-address,
 // announce-failed, add-failed, add-ok, remove-failed, remove-ok,
-// vips-missing.
+// vips-missing, hardware-changed, resign, maintenance on=true|false.
 //
 // A step prints the actions it returned, if any, then the state.
 func TestScripts(t *testing.T) {
@@ -227,6 +227,9 @@ func (r *scriptRunner) exec(verb string, args []string) ([]string, error) {
 		if s.AddFailing || s.AddFailures > 0 {
 			line += fmt.Sprintf(" add-failing=%v add-failures=%d add-retry=%s", s.AddFailing, s.AddFailures, r.rel(s.AddRetry))
 		}
+		if s.Maintenance {
+			line += " maintenance=true"
+		}
 		if s.RemovePending || s.RemoveFailures > 0 {
 			line += fmt.Sprintf(" remove-pending=%v remove-failures=%d remove-retry=%s", s.RemovePending, s.RemoveFailures, r.rel(s.RemoveRetry))
 		}
@@ -297,6 +300,8 @@ func (r *scriptRunner) step(args []string) ([]string, error) {
 			ev.Cause = FaultInterfaceMissing
 		case "no-source-address":
 			ev.Cause = FaultNoSourceAddress
+		case "check-fault":
+			ev.Cause = FaultCheck
 		case "", "none":
 		default:
 			return nil, fmt.Errorf("unknown fault cause %q", c)
@@ -313,6 +318,19 @@ func (r *scriptRunner) step(args []string) ([]string, error) {
 		ev.Kind = EventRemoveOK
 	case "vips-missing":
 		ev.Kind = EventVIPsMissing
+	case "hardware-changed":
+		ev.Kind = EventHardwareChanged
+	case "resign":
+		ev.Kind = EventResign
+	case "maintenance":
+		ev.Kind = EventMaintenance
+		switch kv["on"] {
+		case "true":
+			ev.On = true
+		case "false":
+		default:
+			return nil, fmt.Errorf("maintenance needs on=true or on=false")
+		}
 	case "priority":
 		ev.Kind = EventPriority
 		if ev.Priority, err = parseUint8(kv["prio"]); err != nil {

@@ -121,6 +121,7 @@ type simNode struct {
 	addBroken, removeBroken bool
 	announceFlaky           float64
 
+	maint    bool      // maintenance mode, as last delivered
 	vips     bool      // some VIP is on the interface
 	resigned bool      // sent a priority 0 advert since it last added the VIPs
 	deadline time.Time // m.Deadline() as last seen
@@ -138,6 +139,11 @@ type simPacket struct {
 	from, to int
 	prio     uint8
 	interval time.Duration
+	holds    bool // the sender held the VIPs when it sent this
+	// farewell marks the advert of a Master stepping down: it does not
+	// come from a Master, and a router in Handoff cannot tell it from one
+	// that does (see the make-before-break check).
+	farewell bool
 }
 
 type packetQueue []simPacket
@@ -165,6 +171,8 @@ type sim struct {
 	nodes      []*simNode
 	queue      packetQueue
 	seq        uint64
+	// lastPacket is the advert being delivered, for the make-before-break check.
+	lastPacket simPacket
 
 	version          int
 	interval         time.Duration
@@ -362,6 +370,7 @@ func (s *sim) runUntil(t time.Time) {
 		if to.m == nil || !to.usable() || to.seg != from.seg {
 			continue
 		}
+		s.lastPacket = p
 		s.deliver(to, Event{Kind: EventAdvert, From: from.addr, Priority: p.prio, Interval: p.interval})
 	}
 	if t.After(s.now) {
@@ -369,7 +378,7 @@ func (s *sim) runUntil(t time.Time) {
 	}
 }
 
-func (s *sim) send(from *simNode, prio uint8) {
+func (s *sim) send(from *simNode, prio uint8, farewell bool) {
 	if !from.usable() {
 		s.failf("r%d sent an advert with its interface down (%v)", from.id, from.fault)
 		return
@@ -392,7 +401,7 @@ func (s *sim) send(from *simNode, prio uint8) {
 			}
 			s.seq++
 			heap.Push(&s.queue, simPacket{at: s.now.Add(d), seq: s.seq, from: from.id, to: to.id,
-				prio: prio, interval: from.cfg.AdvertInterval})
+				prio: prio, interval: from.cfg.AdvertInterval, holds: from.vips, farewell: farewell})
 		}
 	}
 }
@@ -409,13 +418,13 @@ func (s *sim) deliver(n *simNode, ev Event) {
 	if n.m == nil || s.err != nil {
 		return
 	}
-	// Only a Master holds the VIPs, but for one that failed to remove them
-	// and retries.
+	// Only a Master holds the VIPs, or one handing off (make before
+	// break), but for one that failed to remove them and retries.
 	st := n.m.Status()
 	if st.State == Master && !n.vips {
 		s.failf("r%d: Master without its VIPs", n.id)
 	}
-	if st.State != Master && n.vips && !st.RemovePending {
+	if st.State != Master && st.State != Handoff && n.vips && !st.RemovePending {
 		s.failf("r%d in %v holds VIPs with no remove pending", n.id, st.State)
 	}
 }
@@ -435,7 +444,7 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 	for _, a := range acts {
 		switch a.Kind {
 		case ActSendAdvert:
-			s.send(n, a.Priority)
+			s.send(n, a.Priority, a.Priority != PriorityShutdown && before.State == Master && after.State == Backup)
 			if a.Priority == PriorityShutdown {
 				n.resigned = true
 			}
@@ -478,6 +487,24 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 			before.State, ev, change, acts)
 	}
 
+	if before.State == Handoff && after.State == Handoff {
+		// Handing off is silent: no advert, no announcement, no add.
+		if len(acts) > 0 {
+			s.failf("r%d in HANDOFF did %v on %v", n.id, acts, ev)
+		}
+		// At most Master_Down_Interval, which is under 4 intervals.
+		if d := n.m.Deadline(); d.IsZero() || d.After(before.Since.Add(4*n.cfg.AdvertInterval)) {
+			s.failf("r%d: HANDOFF since %v runs to %v, past Master_Down_Interval", n.id, before.Since.Sub(s.start), d.Sub(s.start))
+		}
+	}
+	if before.State == Handoff && after.State != Handoff && ev.Kind == EventAdvert && !s.lastPacket.holds && !s.lastPacket.farewell {
+		// Make before break: the advert that ends a hand-off comes from a
+		// router that already holds (and announced) the VIPs. (A farewell,
+		// from a split brain healing during the hand-off, also ends it:
+		// the router that stepped down takes over again after
+		// Master_Down_Interval. On the wire the two are the same.)
+		s.failf("r%d ended its hand-off on an advert from r%d, which did not hold the VIPs", n.id, s.lastPacket.from)
+	}
 	if ev.Kind == EventAdvert && before.State == Master && ev.From != n.addr {
 		better := ev.Priority != 0 && (ev.Priority > before.EffectivePriority ||
 			ev.Priority == before.EffectivePriority && ev.From.Compare(n.addr) > 0)
@@ -523,10 +550,14 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 	if (after.State == Backup || after.State == Master) && !n.usable() {
 		s.failf("r%d: %v with interface %v", n.id, after.State, n.fault)
 	}
-	// The effective priority is the checks', or PriorityAddFailed.
+	// The effective priority is the checks', or PriorityAddFailed, or
+	// PriorityMaintenance for a non-owner in maintenance.
 	want := n.prio
-	if after.AddFailing {
+	switch {
+	case after.AddFailing:
 		want = PriorityAddFailed
+	case n.maint && !owner:
+		want = PriorityMaintenance
 	}
 	if after.CheckPriority != n.prio || after.EffectivePriority != want {
 		s.failf("r%d: priority checks=%d effective=%d add-failing=%v, delivered %d",
@@ -539,7 +570,7 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 	// an add penalty or retry a remove; a delivered timer leaves one in the
 	// future.
 	d := n.m.Deadline()
-	running := after.State == Backup || after.State == Master
+	running := after.State == Backup || after.State == Master || after.State == Handoff
 	if running && d.IsZero() || !running && !d.IsZero() && !after.RemovePending && !after.AddFailing {
 		s.failf("r%d: %v with deadline %v (remove pending %v, add failing %v)", n.id, after.State, d,
 			after.RemovePending, after.AddFailing)
@@ -576,7 +607,7 @@ func (s *sim) boot(n *simNode) {
 		s.failf("r%d: %v", n.id, err)
 		return
 	}
-	n.m, n.vips, n.resigned, n.deadline, n.timerAt, n.failingSince = m, false, false, time.Time{}, time.Time{}, time.Time{}
+	n.m, n.vips, n.resigned, n.deadline, n.timerAt, n.failingSince, n.maint = m, false, false, time.Time{}, time.Time{}, time.Time{}, false
 	n.prio = n.cfg.Priority
 	s.tracef("r%d boots (interface %v)", n.id, n.fault)
 	if !n.usable() {
@@ -587,7 +618,7 @@ func (s *sim) boot(n *simNode) {
 }
 
 func (s *sim) randomCause() FaultCause {
-	return []FaultCause{FaultLinkDown, FaultInterfaceMissing, FaultNoSourceAddress}[s.rng.IntN(3)]
+	return []FaultCause{FaultLinkDown, FaultInterfaceMissing, FaultNoSourceAddress, FaultCheck}[s.rng.IntN(4)]
 }
 
 // faultEvent reports c, sometimes with the EventLinkDown shorthand.
@@ -633,7 +664,7 @@ func (s *sim) chaos() {
 func (s *sim) disturb() {
 	r := s.rng
 	n := s.nodes[r.IntN(len(s.nodes))]
-	switch op := r.IntN(13); op {
+	switch op := r.IntN(15); op {
 	case 0: // crash: the process and its addresses are gone
 		if n.m != nil {
 			s.crash(n)
@@ -707,6 +738,16 @@ func (s *sim) disturb() {
 			s.tracef("r%d loses a VIP", n.id)
 			n.vips = false
 			s.deliver(n, Event{Kind: EventVIPsMissing})
+		}
+	case 13: // vipctl resign
+		if n.m != nil {
+			s.deliver(n, Event{Kind: EventResign})
+		}
+	case 14: // vipctl maintenance on/off
+		if n.m != nil {
+			n.maint = !n.maint
+			s.tracef("r%d maintenance %v", n.id, n.maint)
+			s.deliver(n, Event{Kind: EventMaintenance, On: n.maint})
 		}
 	}
 }
@@ -799,7 +840,7 @@ func (s *sim) checkFailingMasters() {
 			if h == n || h.m == nil || h.addBroken || !h.usable() || h.seg != n.seg {
 				continue
 			}
-			if st := h.m.Status(); st.State == Backup && h.prio > PriorityAddFailed {
+			if st := h.m.Status(); st.State == Backup && st.EffectivePriority > PriorityAddFailed {
 				s.failf("r%d has been Master with a failing add since %v; healthy r%d (priority %d) is Backup",
 					n.id, n.failingSince.Sub(s.start), h.id, h.prio)
 				return
@@ -817,8 +858,8 @@ func (s *sim) restartQuietly() *simNode {
 	}
 	var masterPrio [8]int // by segment
 	for _, n := range s.nodes {
-		if n.m != nil && n.m.Status().State == Master {
-			masterPrio[n.seg] = int(n.prio)
+		if st := n.m; st != nil && st.Status().State == Master {
+			masterPrio[n.seg] = int(st.Status().EffectivePriority)
 		}
 	}
 	var pick []*simNode
@@ -871,7 +912,7 @@ func (s *sim) checkConverged() {
 			if st.State == Master {
 				masters = append(masters, n)
 			}
-			if n.prio > best.prio {
+			if n.m.Status().EffectivePriority > best.m.Status().EffectivePriority {
 				best = n
 			}
 		}
@@ -883,7 +924,7 @@ func (s *sim) checkConverged() {
 			s.failf("segment %d has %d Masters %v", seg, len(masters), ids)
 			return
 		}
-		top, got := best.prio, masters[0].prio
+		top, got := best.m.Status().EffectivePriority, masters[0].m.Status().EffectivePriority
 		if (s.preempt || top == PriorityOwner) && got != top {
 			s.failf("segment %d: Master r%d has priority %d, r%d has %d (preempt=%v)",
 				seg, masters[0].id, got, best.id, top, s.preempt)
