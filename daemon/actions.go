@@ -13,15 +13,17 @@ import (
 // events those actions raised (a failed VIP add, say), until none is left.
 func (in *instance) step(now time.Time, ev election.Event) {
 	in.pending = append(in.pending, ev)
-	for len(in.pending) > 0 {
-		ev := in.pending[0]
-		in.pending = in.pending[1:]
+	// Index, not reslice: the queue's array is reused, so a step allocates
+	// nothing (raise appends while the loop runs).
+	for i := 0; i < len(in.pending); i++ {
+		ev := in.pending[i]
 		before := in.m.Status()
 		for _, a := range in.m.Step(now, ev) {
 			in.do(now, a)
 		}
 		in.observe(before, in.m.Status())
 	}
+	in.pending = in.pending[:0]
 }
 
 // raise queues an event for the machine, from inside an action.

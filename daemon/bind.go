@@ -31,7 +31,7 @@ func (in *instance) rebind(now time.Time) {
 	}
 	in.bind = want
 	if want.fault != election.FaultNone {
-		in.fault(now, want.fault)
+		in.applyFault(now)
 		return
 	}
 	if newLink {
@@ -71,16 +71,34 @@ func (in *instance) rebind(now time.Time) {
 			in.logErr("following the new MAC", err)
 		}
 		in.log.Warn("interface MAC changed", "from", old.ifi.HardwareAddr.String(), "to", want.ifi.HardwareAddr.String())
-		in.step(now, election.Event{Kind: election.EventVIPsMissing})
+		in.step(now, election.Event{Kind: election.EventHardwareChanged})
 	}
+	in.applyFault(now)
+}
+
+// applyFault tells the machine whether the instance can run: the interface
+// (bound, up) and the fault checks together. The first unmet need is the
+// cause; with none, the router starts or goes on.
+func (in *instance) applyFault(now time.Time) {
+	cause := in.bind.fault
 	switch {
-	case !want.up:
-		in.step(now, election.Event{Kind: election.EventLinkDown})
-	case in.m.Status().State == election.Initialize:
-		in.step(now, election.Event{Kind: election.EventStartup})
-	default:
-		in.step(now, election.Event{Kind: election.EventLinkUp})
+	case cause != election.FaultNone:
+	case in.conn == nil:
+		cause = election.FaultNoSourceAddress
+	case !in.bind.up:
+		cause = election.FaultLinkDown
+	case in.checkFault != "":
+		cause = election.FaultCheck
 	}
+	if cause != election.FaultNone {
+		in.fault(now, cause)
+		return
+	}
+	if in.m.Status().State == election.Initialize {
+		in.step(now, election.Event{Kind: election.EventStartup})
+		return
+	}
+	in.step(now, election.Event{Kind: election.EventLinkUp})
 }
 
 // fault reports an unusable interface; a router not started yet starts, in
@@ -157,7 +175,8 @@ func pickSource(fam int, configured netip.Addr, vips []netip.Addr, owner bool, p
 }
 
 // openSockets opens the VRRP socket and the announcer on the bound interface and
-// starts reading.
+// starts reading. A shared socket (sockets.go) delivers the packets of this
+// instance's VRID itself; any other packetConn gets a read loop of its own.
 func (in *instance) openSockets() error {
 	cc := vrrp.ConnConfig{Interface: in.bind.ifi, Family: in.cfg.Family(), Source: in.bind.source, Peers: in.cfg.Peers}
 	conn, err := in.os.listen(cc)
@@ -172,9 +191,19 @@ func (in *instance) openSockets() error {
 		conn.Close()
 		return fmt.Errorf("opening the announcer: %w", err)
 	}
-	in.conn, in.ann = conn, ann
 	in.gen++
 	gen := in.gen
+	if m, ok := conn.(*member); ok {
+		sink := memberSink{gen: gen, pkts: in.pkts, readErr: in.readErr, crash: in.crash}
+		if err := m.attach(uint8(in.cfg.VRID), sink); err != nil {
+			conn.Close()
+			ann.Close()
+			return err
+		}
+		in.conn, in.ann = conn, ann
+		return nil
+	}
+	in.conn, in.ann = conn, ann
 	in.spawn("read loop", func() { in.readLoop(gen, conn) })
 	return nil
 }

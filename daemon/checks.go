@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"log/slog"
 
 	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/control"
@@ -22,17 +23,28 @@ func (t trackerChecks) Status() []control.Check {
 			Name: c.Name, Kind: string(c.Kind), Up: c.Up, Streak: c.Streak,
 			LastOK: c.LastResult.OK, LastError: c.LastResult.Err, LastAt: c.LastResult.At,
 			Duration: c.LastResult.Duration, Weight: c.Weight, Penalty: c.Penalty,
+			Fault: c.Fault, Since: c.Since, Cause: c.Cause, Result: string(c.LastResult.Status),
 		}
 	}
 	return out
 }
 
-func newHealthChecks(in *config.Instance) (penaltySource, error) {
+// newHealthChecks builds the instance's checks. Every transition of a check
+// is logged with the probe's error, so that the log says why a master stepped
+// down.
+func newHealthChecks(in *config.Instance, log *slog.Logger) (penaltySource, error) {
 	specs := make([]health.Spec, len(in.Checks))
 	for i := range in.Checks {
 		specs[i] = in.Checks[i].Spec()
 	}
-	t, err := health.NewTracker(specs)
+	t, err := health.NewTracker(specs, health.WithTransitions(func(tr health.Transition) {
+		if tr.Up {
+			log.Info("health check up", "check", tr.Check, "fault_check", tr.Fault, "penalty", tr.Penalty)
+			return
+		}
+		log.Warn("health check down", "check", tr.Check, "err", tr.Err, "fault_check", tr.Fault,
+			"penalty_before", tr.PreviousPenalty, "penalty", tr.Penalty, "instance_in_fault", tr.InFault)
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("daemon: instance %s: %w", in.Name, err)
 	}

@@ -262,3 +262,26 @@ func TestReadBufferHoldsTheLongestAdvert(t *testing.T) {
 }
 
 var _ = control.Instance{}
+
+// A fault check (weight 0) that goes down puts the instance in FAULT, whatever
+// its priority; when it recovers the instance rejoins.
+func TestFaultCheckFaultsTheInstance(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		checks := newFakeChecks(0)
+		ra := startWith(t, a, testInstance(51, 200), checks)
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+		checks.setFault("exec:check_apiserver.sh")
+		waitFor(t, time.Second, "a in fault", func() bool { return ra.state(t) == "FAULT" })
+		if r := ra.status(t).Reason; r != "check-fault" {
+			t.Errorf("reason %q, want check-fault", r)
+		}
+		waitFor(t, 5*time.Second, "b master", func() bool { return rb.state(t) == "MASTER" && b.has(vip) && !a.has(vip) })
+		checks.setFault("")
+		waitFor(t, 10*time.Second, "a back", func() bool { return ra.state(t) == "MASTER" && a.has(vip) && !b.has(vip) })
+		ra.stop(t)
+		rb.stop(t)
+	})
+}

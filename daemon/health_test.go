@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -13,10 +14,28 @@ import (
 type fakeChecks struct {
 	initial int
 	changes chan int
+	faults  chan bool
+	mu      sync.Mutex
+	fault   string
 }
 
 func newFakeChecks(initial int) *fakeChecks {
-	return &fakeChecks{initial: initial, changes: make(chan int, 1)}
+	return &fakeChecks{initial: initial, changes: make(chan int, 1), faults: make(chan bool, 1)}
+}
+
+func (f *fakeChecks) FaultChanges() <-chan bool { return f.faults }
+func (f *fakeChecks) Fault() (bool, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.fault != "", f.fault
+}
+
+// setFault takes a fault check down (which names it) or up ("").
+func (f *fakeChecks) setFault(which string) {
+	f.mu.Lock()
+	f.fault = which
+	f.mu.Unlock()
+	f.faults <- which != ""
 }
 
 func (f *fakeChecks) Run(ctx context.Context) error { <-ctx.Done(); return nil }

@@ -48,10 +48,14 @@ type linkWatcher interface {
 }
 
 // penaltySource is a running set of health checks, satisfied by trackerChecks.
+// Changes carries the penalty of failing checks; FaultChanges whether a
+// fault check (weight 0) is down, which puts the instance in FAULT.
 type penaltySource interface {
 	Run(ctx context.Context) error
 	Changes() <-chan int
 	Penalty() int
+	FaultChanges() <-chan bool
+	Fault() (bool, string)
 	Status() []control.Check
 }
 
@@ -103,12 +107,13 @@ type instance struct {
 	advert vrrp.Advertisement
 	buf    []byte
 
-	penalty  int
-	pending  []election.Event // events raised while carrying out actions
-	deadline *time.Timer      // the machine's next deadline
-	resub    *time.Timer      // re-subscribing to link updates after a failure
-	retry    *time.Timer      // binding again after sockets failed to open
-	stopped  chan struct{}    // closed when run returns
+	penalty    int
+	checkFault string           // the fault checks that are down; "" when none
+	pending    []election.Event // events raised while carrying out actions
+	deadline   *time.Timer      // the machine's next deadline
+	resub      *time.Timer      // re-subscribing to link updates after a failure
+	retry      *time.Timer      // binding again after sockets failed to open
+	stopped    chan struct{}    // closed when run returns
 
 	// ctx and spawn are set by run: the context of the instance's goroutines,
 	// and how to start one so that its panic reaches the loop.
@@ -122,6 +127,11 @@ type instance struct {
 
 	counters
 	peers peerTable
+
+	// The allocation-free receive path and the lazy deadline (issue 12;
+	// receive.go, sockets.go, loop.go armDeadline).
+	verdict vrrp.Verdict // scratch of receive: its address array is reused
+	armed   time.Time    // when deadline is set to fire; zero when stopped
 }
 
 // counters are what status and metrics report.
@@ -137,6 +147,7 @@ type counters struct {
 type packet struct {
 	gen int
 	p   vrrp.Packet
+	buf *rxBuf // holds p.Payload; the loop releases it (sockets.go)
 }
 
 type readFailure struct {
@@ -157,6 +168,16 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 		form = vrrp.ChecksumMessageOnly
 	}
 	vips := cfg.ElectionVIPs()
+	// VRRPv2 simple text password (RFC 2338 §5.3.6): a guard against
+	// misconfiguration, not against an attacker on the link.
+	authType, auth := vrrp.AuthTypeNone, [vrrp.AuthDataLen]byte{}
+	if cfg.AuthPass != "" {
+		var err error
+		if auth, err = vrrp.AuthPassword(cfg.AuthPass); err != nil {
+			return nil, config.NewFieldError(cfg.Field("auth-pass"), "give at most 8 bytes, as keepalived does", "%v", err)
+		}
+		authType = vrrp.AuthTypePassword
+	}
 	in := &instance{
 		cfg: cfg, log: log, os: deps, checks: checks,
 		expect: vrrp.Expect{
@@ -165,6 +186,8 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 			Interval:  cfg.AdvertInterval,
 			Addresses: vips,
 			Peers:     cfg.Peers,
+			AuthType:  authType,
+			AuthData:  auth,
 		},
 		form: form,
 		advert: vrrp.Advertisement{
@@ -173,6 +196,8 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 			VRID:      uint8(cfg.VRID),
 			Interval:  cfg.AdvertInterval,
 			Addresses: vips,
+			AuthType:  authType,
+			AuthData:  auth,
 		},
 		buf:      make([]byte, 0, vrrp.MaxLen),
 		deadline: newStoppedTimer(),

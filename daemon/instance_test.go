@@ -4,6 +4,7 @@ import (
 	"context"
 	"github.com/vipd/vipd/config"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -118,7 +119,10 @@ func TestElectionHighestPriorityHoldsVIP(t *testing.T) {
 	})
 }
 
-func TestShutdownHandsOffWithinSkewTime(t *testing.T) {
+// SIGTERM makes before it breaks: the priority 0 advert goes out, but a keeps
+// the VIP until b has taken it over, so that at every moment one host holds
+// it; b takes over within Skew_Time, and a then exits with no VIP.
+func TestShutdownMakesBeforeBreak(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := newLAN()
 		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
@@ -129,23 +133,69 @@ func TestShutdownHandsOffWithinSkewTime(t *testing.T) {
 		synctest.Wait()
 
 		stopped := time.Now()
-		ra.stop(t)
-		if d := time.Since(stopped); d != 0 {
-			t.Errorf("hand-off took %v of fake time; it must not wait", d)
+		ra.cancel()
+		var took time.Duration
+		for {
+			synctest.Wait()
+			if !a.has(vip) && !b.has(vip) {
+				t.Fatalf("+%v: neither host holds the VIP", time.Since(stopped))
+			}
+			if b.has(vip) && took == 0 {
+				took = time.Since(stopped)
+			}
+			select {
+			case err := <-ra.done:
+				if err != nil {
+					t.Fatalf("a stopped with %v", err)
+				}
+				if a.has(vip) {
+					t.Error("a still holds the VIP after stopping")
+				}
+				if !b.has(vip) {
+					t.Fatal("a stopped before b held the VIP")
+				}
+				// Skew_Time for priority 100 at 1 s is (256-100)/256 s = 609 ms.
+				if skew := rb.status(t).SkewTime; took > skew+20*time.Millisecond {
+					t.Errorf("b took over after %v; want within Skew_Time %v", took, skew)
+				}
+				a.mu.Lock()
+				prios := slices.Clone(a.sentPrios)
+				a.mu.Unlock()
+				if i := slices.Index(prios, 0); i < 0 || i != len(prios)-1 {
+					t.Errorf("a's adverts %v: want one priority 0 advert, and nothing after it", prios)
+				}
+				rb.stop(t)
+				return
+			default:
+			}
+			if time.Since(stopped) > 5*time.Second {
+				t.Fatal("a did not stop")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	})
+}
+
+// With no other router, SIGTERM keeps the VIP for Master_Down_Interval (nobody
+// could take over), then removes it and exits.
+func TestShutdownAloneRemovesAfterMasterDownInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a := lan.host("198.18.0.11")
+		ra := start(t, a, testInstance(51, 200))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" })
+		down := ra.status(t).MasterDownInterval
+		stopped := time.Now()
+		ra.cancel()
+		if err := <-ra.done; err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(stopped); d < down || d > down+time.Second {
+			t.Errorf("stopped after %v; want Master_Down_Interval %v", d, down)
 		}
 		if a.has(vip) {
-			t.Error("a still holds the VIP after stopping")
+			t.Error("a kept the VIP")
 		}
-		if last := a.sentPrios[len(a.sentPrios)-1]; last != 0 {
-			t.Errorf("a's last advert had priority %d, want 0 (RFC 9568 §6.4.3)", last)
-		}
-		took := waitFor(t, 3*time.Second, "b takes over", func() bool { return b.has(vip) })
-		skew := rb.status(t).SkewTime
-		// Skew_Time for priority 100 at 1 s is (256-100)/256 s = 609 ms.
-		if skew <= 0 || took > skew+20*time.Millisecond {
-			t.Errorf("b took over after %v; want within Skew_Time %v", took, skew)
-		}
-		rb.stop(t)
 	})
 }
 

@@ -48,10 +48,14 @@ func (in *instance) run(ctx context.Context) (err error) {
 	in.ctx = bg
 
 	var penalties <-chan int
+	var faults <-chan bool
 	if in.checks != nil {
 		in.spawn("health checks", func() { _ = in.checks.Run(bg) })
-		penalties = in.checks.Changes()
+		penalties, faults = in.checks.Changes(), in.checks.FaultChanges()
 		in.penalty = in.checks.Penalty()
+		if down, which := in.checks.Fault(); down {
+			in.checkFault = which
+		}
 	}
 	if in.hooks != nil {
 		in.spawn("notify hooks", in.hooks.run)
@@ -63,11 +67,28 @@ func (in *instance) run(ctx context.Context) (err error) {
 	}
 	in.rebind(time.Now())
 
+	// On SIGTERM the machine hands off with zero loss: it keeps the VIPs,
+	// silent, until the new Master is heard (HANDOFF). The loop goes on
+	// until then, bounded by the hand-off's own deadline and a margin.
+	shutdown := ctx.Done()
+	var hardStop <-chan time.Time
 	for {
+		if shutdown == nil && in.m.Status().State != election.Handoff {
+			return nil
+		}
 		in.armDeadline()
 		select {
-		case <-ctx.Done():
+		case <-shutdown:
 			in.step(time.Now(), election.Event{Kind: election.EventShutdown})
+			shutdown = nil
+			if st := in.m.Status(); st.State == election.Handoff {
+				in.log.Info("handing off: keeping the VIPs until the new master is heard", "until", st.HandoffUntil)
+				hardStop = time.After(time.Until(st.HandoffUntil) + time.Second)
+			}
+
+		case <-hardStop:
+			in.log.Error("hand-off did not end in time; removing the VIPs")
+			in.removeAllVIPs()
 			return nil
 
 		case c := <-in.crash:
@@ -77,8 +98,10 @@ func (in *instance) run(ctx context.Context) (err error) {
 			if pk.gen == in.gen {
 				in.receive(time.Now(), pk.p)
 			}
+			pk.release()
 
 		case <-in.deadline.C:
+			in.armed = time.Time{}
 			in.step(time.Now(), election.Event{Kind: election.EventTimer})
 
 		case u, ok := <-updates:
@@ -100,6 +123,16 @@ func (in *instance) run(ctx context.Context) (err error) {
 
 		case <-in.retry.C:
 			in.rebind(time.Now())
+
+		case down := <-faults:
+			which := ""
+			if down {
+				_, which = in.checks.Fault()
+			}
+			if which != in.checkFault {
+				in.checkFault = which
+				in.applyFault(time.Now())
+			}
 
 		case p := <-penalties:
 			if p != in.penalty {
@@ -134,15 +167,24 @@ func (in *instance) subscribe() <-chan netlink.Update {
 	return updates
 }
 
-// armDeadline sets the timer to the machine's next deadline.
+// armDeadline sets the timer to the machine's next deadline when that is
+// earlier than the timer's, and leaves it when it is later: a Backup's
+// Master_Down_Timer moves with every advert, and a timer reset per packet is
+// a wake-up's worth of work. A timer left early fires early, the machine does
+// nothing with an early EventTimer (election.Machine.Deadline), and the loop
+// arms it again for the deadline then.
 func (in *instance) armDeadline() {
-	in.deadline.Stop()
-	select {
-	case <-in.deadline.C:
-	default:
-	}
-	if dl := in.m.Deadline(); !dl.IsZero() {
+	dl := in.m.Deadline()
+	switch {
+	case dl.IsZero():
+		if !in.armed.IsZero() {
+			in.deadline.Stop()
+			in.armed = time.Time{}
+		}
+	case in.armed.IsZero() || dl.Before(in.armed):
+		// Since Go 1.23 a Reset timer never delivers a stale expiry.
 		in.deadline.Reset(max(time.Until(dl), 0))
+		in.armed = dl
 	}
 }
 

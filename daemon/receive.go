@@ -17,14 +17,16 @@ import (
 // not grow it without bound. The oldest entry makes room.
 const maxPeers = 32
 
-// readLoop hands packets of one socket to the loop until the socket is closed.
-// Each packet gets its own buffer of vrrp.ReadBufferLen: a valid advert can be far
-// longer than an Ethernet MTU's worth of addresses suggests.
+// readLoop hands packets of one socket that is not shared to the loop until the
+// socket is closed. Each packet gets a pooled buffer of vrrp.ReadBufferLen, which
+// the loop releases: a valid advert can be far longer than an Ethernet MTU's
+// worth of addresses suggests.
 func (in *instance) readLoop(gen int, conn packetConn) {
 	for {
-		buf := make([]byte, vrrp.ReadBufferLen)
-		p, err := conn.Read(buf)
+		b := newRxBuf()
+		p, err := conn.Read(b.b[:])
 		if err != nil {
+			b.release()
 			if in.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
@@ -35,19 +37,23 @@ func (in *instance) readLoop(gen int, conn packetConn) {
 			return
 		}
 		select {
-		case in.pkts <- packet{gen: gen, p: p}:
+		case in.pkts <- packet{gen: gen, p: p, buf: b}:
 		case <-in.ctx.Done():
+			b.release()
 			return
 		}
 	}
 }
 
-// receive validates a packet (RFC 9568 §7.1) and feeds an accepted advert to the machine.
+// receive validates a packet (RFC 9568 §7.1) and feeds an accepted advert to
+// the machine. An accepted advert allocates nothing (in.verdict is reused), so
+// that a Backup hearing its Master costs no garbage.
 func (in *instance) receive(now time.Time, p vrrp.Packet) {
 	if p.Src == in.bind.source {
 		return // our own, looped back
 	}
-	v := in.expect.Check(vrrp.Received{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
+	v := &in.verdict
+	in.expect.CheckTo(v, vrrp.Received{Payload: p.Payload, Src: p.Src, Dst: p.Dst, TTL: p.TTL})
 	if v.Drop != vrrp.DropNone {
 		in.drops[v.Drop.String()]++
 		if v.Drop != vrrp.DropVRID {

@@ -29,7 +29,7 @@ type system struct {
 	vips          vipTable
 	listen        func(vrrp.ConnConfig) (packetConn, error)
 	dialAnnouncer func(*net.Interface) (announcer, error)
-	newChecks     func(in *config.Instance) (penaltySource, error)
+	newChecks     func(in *config.Instance, log *slog.Logger) (penaltySource, error)
 	listenControl func(path string) (net.Listener, error)
 	listenMetrics func(addr string) (net.Listener, error)
 	serveMetrics  func(ctx context.Context, l net.Listener, src control.Source, alive func() bool) error
@@ -48,10 +48,8 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer nl.Close()
 	return run(ctx, cfg, log, system{
-		vips: nl,
-		listen: func(c vrrp.ConnConfig) (packetConn, error) {
-			return vrrp.Listen(c)
-		},
+		vips:          nl,
+		listen:        newSocketTable(openVRRPSocket).listen, // one socket per interface (sockets.go)
 		dialAnnouncer: func(ifi *net.Interface) (announcer, error) { return arp.Dial(ifi) },
 		newChecks:     newHealthChecks,
 		listenControl: control.Listen,
@@ -109,13 +107,14 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 	instances := make([]*instance, 0, len(cfg.Instances))
 	for i := range cfg.Instances {
 		c := cfg.Instances[i]
+		ilog := log.With("instance", c.Name, "vrid", c.VRID, "interface", c.Interface)
 		var checks penaltySource
 		if len(c.Checks) > 0 && sys.newChecks != nil {
-			if checks, err = sys.newChecks(&c); err != nil {
+			if checks, err = sys.newChecks(&c, ilog); err != nil {
 				return err
 			}
 		}
-		in, err := newInstance(c, log.With("instance", c.Name, "vrid", c.VRID, "interface", c.Interface), deps, checks)
+		in, err := newInstance(c, ilog, deps, checks)
 		if err != nil {
 			return err
 		}
