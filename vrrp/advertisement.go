@@ -365,6 +365,12 @@ func (a *Advertisement) put(b []byte, alen int) []byte {
 // of version 2 with Auth Type 0; with another Auth Type it is decoded for the
 // receive checks (Expect.Check) to compare.
 func Parse(b []byte, src, dst netip.Addr) (Advertisement, ChecksumForm, error) {
+	return parse(b, src, dst, nil)
+}
+
+// parse is Parse decoding the addresses into addrs' backing array when it is
+// large enough (see fill).
+func parse(b []byte, src, dst netip.Addr, addrs []netip.Addr) (Advertisement, ChecksumForm, error) {
 	src, dst = src.Unmap(), dst.Unmap()
 	if !src.IsValid() || !dst.IsValid() || src.Is4() != dst.Is4() {
 		return Advertisement{}, 0, fmt.Errorf("%w: IP source %v and destination %v", ErrFamily, src, dst)
@@ -381,7 +387,7 @@ func Parse(b []byte, src, dst netip.Addr) (Advertisement, ChecksumForm, error) {
 	if err != nil {
 		return Advertisement{}, 0, err
 	}
-	a, err := fill(b, alen)
+	a, err := fill(b, alen, addrs)
 	if err != nil {
 		return Advertisement{}, 0, err
 	}
@@ -423,7 +429,7 @@ func (a *Advertisement) UnmarshalBinary(b []byte) error {
 	if err != nil {
 		return err
 	}
-	v, err := fill(b, alen)
+	v, err := fill(b, alen, nil)
 	if err != nil {
 		return err
 	}
@@ -481,8 +487,10 @@ func lengthError(got, want, n, alen int, extra string) error {
 	return fmt.Errorf("%w: %d bytes, %d IPv%d addresses%s take %d", err, got, n, ipv(alen), extra, want)
 }
 
-// fill decodes b, whose layout has been checked.
-func fill(b []byte, alen int) (Advertisement, error) {
+// fill decodes b, whose layout has been checked. The addresses go into
+// addrs' backing array when it has room for them (the allocation-free receive
+// path, Expect.CheckTo), else into a new one; nil addrs always allocates.
+func fill(b []byte, alen int, addrs []netip.Addr) (Advertisement, error) {
 	a := Advertisement{
 		Version:  int(b[0] >> 4),
 		Type:     Type(b[0] & 0x0f),
@@ -502,7 +510,11 @@ func fill(b []byte, alen int) (Advertisement, error) {
 		return Advertisement{}, fmt.Errorf("%w: zero", ErrInterval)
 	}
 	if n := int(b[3]); n > 0 {
-		a.Addresses = make([]netip.Addr, n)
+		if cap(addrs) >= n {
+			a.Addresses = addrs[:n]
+		} else {
+			a.Addresses = make([]netip.Addr, n)
+		}
 		for i := range a.Addresses {
 			p := b[HeaderLen+i*alen:]
 			if alen == 4 {

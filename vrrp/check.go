@@ -162,6 +162,9 @@ type Verdict struct {
 	// Err, when dropped, says why for the logs. It wraps the sentinel of the
 	// reason (ErrTTL, ErrChecksum, ...).
 	Err error
+
+	// addrs is the array CheckTo decodes addresses into, kept across drops.
+	addrs []netip.Addr
 }
 
 // Check applies the receive checks of RFC 9568 §7.1 (version 3) or RFC 3768
@@ -173,6 +176,29 @@ type Verdict struct {
 // caller, which knows its priority: RFC 9568 erratum 8298 makes it a SHOULD
 // log, not a drop.
 func (e *Expect) Check(r Received) Verdict {
+	return e.check(r, nil)
+}
+
+// CheckTo is Check with the verdict written to v, for a receive path that
+// allocates nothing: the decoded addresses reuse the backing array of
+// v.Advert.Addresses when it has room (they stay valid until the next CheckTo
+// with the same v), and an accepted advertisement allocates nothing once that
+// array is as long as the longest seen. A dropped packet's Err still
+// allocates: drops are the exception.
+func (e *Expect) CheckTo(v *Verdict, r Received) {
+	buf := v.addrs
+	if cap(v.Advert.Addresses) > cap(buf) {
+		buf = v.Advert.Addresses
+	}
+	*v = e.check(r, buf[:0])
+	v.addrs = buf
+	if cap(v.Advert.Addresses) > cap(buf) {
+		v.addrs = v.Advert.Addresses
+	}
+}
+
+// check is Check decoding the addresses into addrs (see fill).
+func (e *Expect) check(r Received, addrs []netip.Addr) Verdict {
 	var v Verdict
 	drop := func(d DropReason, err error) Verdict {
 		v.Drop, v.Err = d, err
@@ -186,7 +212,7 @@ func (e *Expect) Check(r Received) Verdict {
 	if r.TTL != 255 {
 		return drop(DropTTL, fmt.Errorf("%w: %d from %v", ErrTTL, r.TTL, r.Src))
 	}
-	adv, form, err := Parse(r.Payload, src, dst)
+	adv, form, err := parse(r.Payload, src, dst, addrs)
 	if err != nil {
 		return drop(reasonFor(err), err)
 	}

@@ -250,6 +250,7 @@ func sockSetup(c *net.IPConn, sets ...func() error) error {
 
 type sock4 struct {
 	*ipv4.PacketConn
+	ip *net.IPConn // the socket itself, for Socket's own recvmsg and sendmsg
 }
 
 func sockListen4(ifi *net.Interface, multicast bool) (*sock4, error) {
@@ -273,7 +274,7 @@ func sockListen4(ifi *net.Interface, multicast bool) (*sock4, error) {
 	if err := sockSetup(c, sets...); err != nil {
 		return nil, err
 	}
-	return &sock4{pc}, nil
+	return &sock4{pc, c}, nil
 }
 
 func (s *sock4) read(b []byte) (Packet, error) {
@@ -307,6 +308,7 @@ func (s *sock4) write(b []byte, src, dst netip.Addr, ifindex int) error {
 
 type sock6 struct {
 	*ipv6.PacketConn
+	ip *net.IPConn // the socket itself, for Socket's own recvmsg and sendmsg
 }
 
 func sockListen6(ifi *net.Interface, multicast bool) (*sock6, error) {
@@ -333,7 +335,7 @@ func sockListen6(ifi *net.Interface, multicast bool) (*sock6, error) {
 	if err := sockSetup(c, sets...); err != nil {
 		return nil, err
 	}
-	return &sock6{pc}, nil
+	return &sock6{pc, c}, nil
 }
 
 func (s *sock6) read(b []byte) (Packet, error) {
