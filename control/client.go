@@ -15,17 +15,11 @@ var ErrUnreachable = errors.New("vipd is not reachable")
 
 // Fetch reads the status document from the daemon listening on the socket at path.
 func Fetch(ctx context.Context, path string) (Status, error) {
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://vipd/status", nil)
 	if err != nil {
 		return Status{}, fmt.Errorf("control: %w", err)
 	}
-	resp, err := client.Do(req)
+	resp, err := client(path).Do(req)
 	if err != nil {
 		return Status{}, fmt.Errorf("control: %s: %w: %v", path, ErrUnreachable, unwrapDial(err))
 	}
@@ -50,4 +44,14 @@ func unwrapDial(err error) error {
 		return op.Err
 	}
 	return err
+}
+
+// client talks HTTP over the unix socket at path.
+func client(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
 }

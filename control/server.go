@@ -9,15 +9,34 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
 // Source produces a status document on demand.
 type Source func(ctx context.Context) (Status, error)
 
-// Handler serves the status document at /status.
-func Handler(src Source) http.Handler {
+// Handler serves the status document at /status, and, when ops is not nil,
+// the write operations POST /maintenance?on=BOOL[&instance=NAME] and
+// POST /resign[?instance=NAME].
+func Handler(src Source, ops ...Ops) http.Handler {
 	mux := http.NewServeMux()
+	if len(ops) > 0 && ops[0] != nil {
+		o := ops[0]
+		mux.HandleFunc("POST /maintenance", func(w http.ResponseWriter, r *http.Request) {
+			on, err := strconv.ParseBool(r.URL.Query().Get("on"))
+			if err != nil {
+				http.Error(w, `{"error":"on must be true or false"}`, http.StatusBadRequest)
+				return
+			}
+			serveOp(w, r, func(ctx context.Context, who Caller, instance string) ([]string, error) {
+				return o.Maintenance(ctx, who, instance, on)
+			})
+		})
+		mux.HandleFunc("POST /resign", func(w http.ResponseWriter, r *http.Request) {
+			serveOp(w, r, o.Resign)
+		})
+	}
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		st, err := src(r.Context())
 		if err != nil {
@@ -75,7 +94,7 @@ var ErrInUse = errors.New("socket is in use by a running vipd")
 
 // Serve serves h on l until ctx ends.
 func Serve(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ConnContext: connContext}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

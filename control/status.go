@@ -74,6 +74,10 @@ type Instance struct {
 	// AddFailing is true while adding a VIP keeps failing: the router then
 	// advertises priority 1, so a router that can hold every VIP wins.
 	AddFailing bool `json:"add_failing,omitempty"`
+	// Maintenance is true while the instance is drained (vipctl maintenance
+	// on): it advertises priority 1 and holds the VIPs only when no other
+	// router is left. It survives restarts.
+	Maintenance bool `json:"maintenance"`
 }
 
 // Peer is another router heard on this instance.
@@ -96,4 +100,14 @@ type Check struct {
 	Duration  time.Duration `json:"duration_ns"`
 	Weight    int           `json:"weight"`
 	Penalty   int           `json:"penalty"`
+	// Fault is set for a fault check (weight 0): while it is down the
+	// instance is in FAULT instead of losing priority.
+	Fault bool `json:"fault,omitempty"`
+	// Since is when the check last changed state; Cause is the error of the
+	// probe that took it down.
+	Since time.Time `json:"since"`
+	Cause string    `json:"cause,omitempty"`
+	// Result is the last probe's outcome: ok, failed, unauthorized or
+	// forbidden (an apiserver refusing anonymous /readyz).
+	Result string `json:"result,omitempty"`
 }

@@ -15,8 +15,12 @@ func WriteTable(w io.Writer, st Status, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIO/EFF\tMASTER\tVIPS\tSINCE\tREASON\tSENT/RECV\tDROPS")
 	for _, in := range st.Instances {
+		state := in.State
+		if in.Maintenance {
+			state += "(maint)"
+		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\n",
-			in.Name, in.Interface, in.VRID, in.State,
+			in.Name, in.Interface, in.VRID, state,
 			in.Priority, in.EffectivePriority, orDash(in.Master),
 			vipColumn(in.VIPs, in.VIPsPresent), since(in.Since, now), in.Reason,
 			in.AdvertsSent, in.AdvertsReceived, dropColumn(in.Drops))
@@ -25,10 +29,14 @@ func WriteTable(w io.Writer, st Status, now time.Time) error {
 		return err
 	}
 	for _, in := range st.Instances {
-		if len(in.Checks) == 0 && in.LastError == "" {
+		notes := instanceNotes(in)
+		if len(in.Checks) == 0 && in.LastError == "" && len(notes) == 0 {
 			continue
 		}
 		fmt.Fprintf(w, "\n%s:\n", in.Name)
+		for _, n := range notes {
+			fmt.Fprintf(w, "  %s\n", n)
+		}
 		if in.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s\n", in.LastError)
 		}
@@ -55,6 +63,24 @@ func WriteTable(w io.Writer, st Status, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// instanceNotes are the conditions an operator must know of, one line each.
+func instanceNotes(in Instance) []string {
+	var out []string
+	if in.Maintenance {
+		out = append(out, "maintenance: on (priority 1; vipctl maintenance off ends it)")
+	}
+	if in.Problem != "" {
+		out = append(out, "problem: "+in.Problem)
+	}
+	if in.Stalled {
+		out = append(out, fmt.Sprintf("stalled: MASTER but no advert sent for three intervals (%d send errors)", in.SendErrors))
+	}
+	if in.AddFailing {
+		out = append(out, fmt.Sprintf("adding VIPs fails (%d errors): advertising priority 1 until it works", in.AddErrors))
+	}
+	return out
 }
 
 func orDash(s string) string {

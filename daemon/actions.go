@@ -94,9 +94,11 @@ func (in *instance) addVIPs() {
 		return
 	}
 	var errs []error
+	clear(in.unheld)
 	for _, v := range in.cfg.VIPs {
 		if err := in.os.addrs.AddVIP(in.bind.ifi.Index, v); err != nil {
 			errs = append(errs, fmt.Errorf("%v: %w", v, err))
+			in.unheld[v] = true
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -137,6 +139,9 @@ func (in *instance) announceRound() {
 	}
 	failed := false
 	for _, v := range in.cfg.VIPs {
+		if in.unheld[v] {
+			continue // never point neighbours at an address we do not hold
+		}
 		if !in.announce(v) {
 			failed = true
 		}

@@ -53,6 +53,9 @@ func (in *instance) rebind(now time.Time) {
 		if eff := in.effectivePriority(); eff != uint8(in.cfg.Priority) {
 			m.Step(now, election.Event{Kind: election.EventPriority, Priority: eff})
 		}
+		if in.maintenance && !in.owner() {
+			m.Step(now, election.Event{Kind: election.EventMaintenance, On: true})
+		}
 		in.m, in.msrc = m, want.source
 	}
 	if in.conn == nil {

@@ -171,12 +171,24 @@ func TestFailedAddLosesToAHealthyNode(t *testing.T) {
 		if st.AddErrors == 0 || st.LastError == "" {
 			t.Errorf("a's failed add is not reported: errors=%d last=%q", st.AddErrors, st.LastError)
 		}
+		// Fixed or not, a does not preempt b to find out: b stays, stably.
 		a.mu.Lock()
 		a.addErr = nil
 		a.mu.Unlock()
-		waitFor(t, 3*time.Minute, "a retries and takes back", func() bool { return ra.state(t) == "MASTER" && a.has(vip) && !b.has(vip) })
-		ra.stop(t)
+		transitions := rb.status(t).Transitions
+		time.Sleep(3 * time.Minute)
+		synctest.Wait()
+		if st := rb.status(t); st.State != "MASTER" || !b.has(vip) || len(st.Transitions) != len(transitions) {
+			t.Errorf("b: %s holding=%v transitions %v → %v; want b kept as master", st.State, b.has(vip), transitions, st.Transitions)
+		}
+		if st := ra.status(t); !st.AddFailing || st.EffectivePriority != 1 {
+			t.Errorf("a: add failing %v at %d; the penalty lasts until a is master again", st.AddFailing, st.EffectivePriority)
+		}
+		// When b goes, a takes over, its add works, and the penalty ends.
 		rb.stop(t)
+		waitFor(t, 10*time.Second, "a takes over", func() bool { return ra.state(t) == "MASTER" && a.has(vip) })
+		waitFor(t, time.Second, "penalty over", func() bool { return !ra.status(t).AddFailing && ra.status(t).EffectivePriority == 200 })
+		ra.stop(t)
 	})
 }
 

@@ -108,12 +108,13 @@ type instance struct {
 	buf    []byte
 
 	penalty    int
-	checkFault string           // the fault checks that are down; "" when none
-	pending    []election.Event // events raised while carrying out actions
-	deadline   *time.Timer      // the machine's next deadline
-	resub      *time.Timer      // re-subscribing to link updates after a failure
-	retry      *time.Timer      // binding again after sockets failed to open
-	stopped    chan struct{}    // closed when run returns
+	checkFault string              // the fault checks that are down; "" when none
+	unheld     map[netip.Addr]bool // VIPs the last add could not add: not announced
+	pending    []election.Event    // events raised while carrying out actions
+	deadline   *time.Timer         // the machine's next deadline
+	resub      *time.Timer         // re-subscribing to link updates after a failure
+	retry      *time.Timer         // binding again after sockets failed to open
+	stopped    chan struct{}       // closed when run returns
 
 	// ctx and spawn are set by run: the context of the instance's goroutines,
 	// and how to start one so that its panic reaches the loop.
@@ -124,6 +125,10 @@ type instance struct {
 	readErr chan readFailure
 	crash   chan crashReport
 	statusc chan chan control.Instance
+	ctrlc   chan ctrlRequest
+	// maintenance is the maintenance mode asked for (persisted; read at
+	// start): every machine the instance builds gets it.
+	maintenance bool
 
 	counters
 	peers peerTable
@@ -208,12 +213,14 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 		readErr:  make(chan readFailure, 4),
 		crash:    make(chan crashReport, 4),
 		statusc:  make(chan chan control.Instance),
+		ctrlc:    make(chan ctrlRequest),
 		counters: counters{
 			drops:       map[string]uint64{},
 			forms:       map[string]uint64{},
 			transitions: map[string]uint64{},
 		},
-		peers: newPeerTable(maxPeers),
+		peers:  newPeerTable(maxPeers),
+		unheld: map[netip.Addr]bool{},
 	}
 	// The machine is built for the source address that is not known until the
 	// interface is; until then it has the family's unspecified address and

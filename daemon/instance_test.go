@@ -40,12 +40,15 @@ func start(t *testing.T, h *fakeHost, cfg config.Instance) *running {
 	return startWith(t, h, cfg, nil)
 }
 
-func startWith(t *testing.T, h *fakeHost, cfg config.Instance, checks penaltySource) *running {
+func startWith(t *testing.T, h *fakeHost, cfg config.Instance, checks penaltySource, prep ...func(*instance)) *running {
 	t.Helper()
 	h.open()
 	in, err := newInstance(cfg, discard, h.deps(), checks)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, p := range prep {
+		p(in)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)

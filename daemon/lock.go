@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -36,9 +37,26 @@ type instanceLock struct {
 	path string
 }
 
-// lockName is the file name of a virtual router's lock.
+// lockName is the file name of a virtual router's lock. It names the network
+// namespace too: an interface name and a VRID mean one virtual router only
+// within one namespace, and copies in other namespaces (containers, test
+// labs) that share the state directory do not contend.
 func lockName(ifname string, family, vrid int) string {
-	return fmt.Sprintf("%s.ipv%d.vrid%d.lock", ifname, family, vrid)
+	return fmt.Sprintf("%s%s.ipv%d.vrid%d.lock", netnsPrefix(), ifname, family, vrid)
+}
+
+// netnsPrefix identifies the network namespace of the process by the inode of
+// /proc/self/ns/net, as "net<inode>.".
+func netnsPrefix() string {
+	fi, err := os.Stat("/proc/self/ns/net")
+	if err != nil {
+		return "net0."
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "net0."
+	}
+	return fmt.Sprintf("net%d.", st.Ino)
 }
 
 // lockInstances takes the lock of every instance, in a fixed order so that two
@@ -172,7 +190,7 @@ func liveVIPs(dir, ifname string, ours []*instanceLock) []netip.Addr {
 	}
 	var out []netip.Addr
 	for _, e := range ents {
-		if !strings.HasPrefix(e.Name(), ifname+".ipv") || !strings.HasSuffix(e.Name(), ".lock") {
+		if !strings.HasPrefix(e.Name(), netnsPrefix()+ifname+".ipv") || !strings.HasSuffix(e.Name(), ".lock") {
 			continue
 		}
 		path := filepath.Join(ldir, e.Name())

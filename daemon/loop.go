@@ -65,6 +65,10 @@ func (in *instance) run(ctx context.Context) (err error) {
 	if eff := in.effectivePriority(); eff != uint8(in.cfg.Priority) {
 		in.step(time.Now(), election.Event{Kind: election.EventPriority, Priority: eff})
 	}
+	if in.maintenance && !in.owner() {
+		in.log.Warn("in maintenance mode (persisted): advertising priority 1; vipctl maintenance off ends it")
+		in.step(time.Now(), election.Event{Kind: election.EventMaintenance, On: true})
+	}
 	in.rebind(time.Now())
 
 	// On SIGTERM the machine hands off with zero loss: it keeps the VIPs,
@@ -143,6 +147,9 @@ func (in *instance) run(ctx context.Context) (err error) {
 
 		case reply := <-in.statusc:
 			reply <- in.snapshot()
+
+		case req := <-in.ctrlc:
+			req.reply <- in.control(req)
 
 		case rf := <-in.readErr:
 			if rf.gen == in.gen {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -90,6 +91,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 	}
 	defer ctl.Close()
 
+	state, err := loadState(cfg.StateDir)
+	if err != nil {
+		return config.NewFieldError("--state-dir", "fix or remove the file; vipctl maintenance on|off writes it again", "%v", err)
+	}
 	var ours []netip.Addr
 	for _, in := range cfg.Instances {
 		ours = append(ours, in.VIPs...)
@@ -118,6 +123,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 		if err != nil {
 			return err
 		}
+		in.maintenance = slices.Contains(state.Maintenance, c.Name)
 		instances = append(instances, in)
 	}
 	// Whatever happens from here on, no VIP of ours is left behind.
@@ -159,11 +165,12 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 		}
 		return st, nil
 	}
+	ops := &operator{log: log, stateDir: cfg.StateDir, instances: instances}
 	// The servers are views: their failure (or panic) is logged and retried,
 	// never a reason to stop holding the VIP.
 	wg.Go(func() {
 		serveForever(runCtx, log, "control socket", func(ctx context.Context) error {
-			return control.Serve(ctx, ctl, control.Handler(src))
+			return control.Serve(ctx, ctl, control.Handler(src, ops))
 		})
 	})
 	if cfg.MetricsAddress != "" && sys.listenMetrics != nil {

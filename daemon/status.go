@@ -61,6 +61,7 @@ func (in *instance) snapshot() control.Instance {
 		RemoveErrors:        in.removeErrors,
 		AnnounceErrors:      in.announceErrors,
 		AddFailing:          s.AddFailing,
+		Maintenance:         s.Maintenance,
 		Drops:               map[string]uint64{},
 		ChecksumForms:       map[string]uint64{},
 		Transitions:         map[string]uint64{},

@@ -381,9 +381,10 @@ const (
 	// AnnounceRetries times in a row.
 	EventAnnounceFailed
 	// EventAddFailed says ActAddVIPs left one or more addresses off the
-	// interface. The effective priority drops to PriorityAddFailed and, in
+	// interface. The effective priority drops to PriorityAddFailed. In
 	// Master, ActAddVIPs is retried with backoff; outside Master the
-	// penalty ends when the backoff period does.
+	// penalty lasts until the router is Master again and an add works, so
+	// that it never preempts a router that can hold every address.
 	EventAddFailed
 	// EventAddOK says every address is on the interface after ActAddVIPs.
 	// It ends the penalty and resets the backoff.
@@ -570,10 +571,10 @@ type Status struct {
 	// AnnounceFailures counts consecutive failures of the latest round.
 	AnnounceFailures int
 
-	// AddFailing is true from EventAddFailed until EventAddOK or, outside
-	// Master, until AddRetry. AddFailures counts consecutive failed adds
-	// (reset by EventAddOK only). AddRetry is when ActAddVIPs is retried
-	// (Master) or the penalty ends (otherwise); zero when neither is due.
+	// AddFailing is true from EventAddFailed until EventAddOK.
+	// AddFailures counts consecutive failed adds (reset by EventAddOK
+	// only). AddRetry is when ActAddVIPs is retried, in Master; zero
+	// otherwise.
 	AddFailing  bool
 	AddFailures int
 	AddRetry    time.Time

@@ -57,7 +57,12 @@ type Machine struct {
 
 	// Add failures: addFailing is the penalty (prio is PriorityAddFailed),
 	// addFails counts consecutive failures, addRetry is the next
-	// ActAddVIPs in Master and the end of the penalty elsewhere.
+	// ActAddVIPs, in Master only. Outside Master the penalty lasts until
+	// the router is Master again and an add works (EventAddOK): a router
+	// that could not hold every address must not preempt one that can just
+	// to fail again, each time costing clients of the missing address a
+	// Master_Down_Interval. It takes over only when no better router is
+	// left; a restart of vipd also clears it.
 	addFailing bool
 	addFails   int
 	addRetry   time.Time
@@ -222,9 +227,6 @@ func (m *Machine) Deadline() time.Time {
 		// add penalty.
 		earliest(m.handoffUntil)
 	}
-	if m.addFailing {
-		earliest(m.addRetry)
-	}
 	earliest(m.removeRetry)
 	return d
 }
@@ -289,20 +291,14 @@ func (m *Machine) transition(now time.Time, s State, r Reason) {
 	m.announceAt, m.announceLeft, m.announceRetry, m.announceFails = time.Time{}, 0, false, 0
 	m.refreshAt = time.Time{}
 	m.handoffUntil = time.Time{}
-	if s != Master && m.addFailing && m.addRetry.IsZero() {
-		// Left Master before the retried add reported: the penalty runs a
-		// backoff period from here.
-		m.addRetry = now.Add(m.cfg.backoff(m.addFails))
+	if s != Master {
+		m.addRetry = time.Time{} // retried only in Master
 	}
 }
 
 // start is RFC 9568 §6.4.1, for EventStartup and for EventLinkUp out of
 // Fault.
 func (m *Machine) start(now time.Time, r Reason) []Action {
-	if m.addFailing && !now.Before(m.addRetry) {
-		// The penalty ran out and its EventTimer is yet to come.
-		m.addFailing, m.addRetry = false, time.Time{}
-	}
 	if m.prio() == PriorityOwner {
 		if r == ReasonStartup {
 			r = ReasonOwnerStartup
@@ -473,13 +469,6 @@ func (m *Machine) timer(now time.Time) []Action {
 			}
 		}
 		return acts
-	}
-	if m.addFailing && due(m.addRetry) {
-		// The penalty's backoff period is over: contend again. The failure
-		// count stays, so that the next failure waits longer.
-		old := m.prio()
-		m.addFailing, m.addRetry = false, time.Time{}
-		acts = append(acts, m.priorityChanged(now, old)...)
 	}
 	// RFC 9568 §6.4.2: Master_Down_Timer fires.
 	if m.state == Backup && due(m.downTimer) {
@@ -661,7 +650,9 @@ func (m *Machine) addFailed(now time.Time) []Action {
 	old := m.prio()
 	m.addFailing = true
 	m.addFails++
-	m.addRetry = now.Add(m.cfg.backoff(m.addFails))
+	if m.state == Master {
+		m.addRetry = now.Add(m.cfg.backoff(m.addFails))
+	}
 	return m.priorityChanged(now, old)
 }
 

@@ -889,9 +889,11 @@ func (s *sim) checkConverged() {
 		if st.State == Fault && n.usable() {
 			s.failf("r%d in FAULT with its interface usable", n.id)
 		}
-		// The OS is healed: every penalty and pending remove is over.
-		if st.AddFailing || st.RemovePending {
-			s.failf("r%d: add failing %v, remove pending %v after the OS healed", n.id, st.AddFailing, st.RemovePending)
+		// The OS is healed: every pending remove is over, and so is the
+		// penalty of a Master; a Backup keeps its add penalty until it is
+		// Master again (it must not preempt to find out).
+		if st.AddFailing && st.State == Master || st.RemovePending {
+			s.failf("r%d: %v add failing %v, remove pending %v after the OS healed", n.id, st.State, st.AddFailing, st.RemovePending)
 		}
 		if n.vips != (st.State == Master) {
 			s.failf("r%d in %v with vips=%v", n.id, st.State, n.vips)

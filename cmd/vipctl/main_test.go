@@ -66,3 +66,54 @@ func TestStatusTableAndJSON(t *testing.T) {
 		}
 	}
 }
+
+// fakeOps records the write operations vipctl asks for.
+type fakeOps struct {
+	calls []string
+	err   error
+}
+
+func (f *fakeOps) Maintenance(_ context.Context, who control.Caller, instance string, on bool) ([]string, error) {
+	f.calls = append(f.calls, "maintenance "+instance+" "+map[bool]string{true: "on", false: "off"}[on]+" "+who.String())
+	return []string{"api: maintenance"}, f.err
+}
+
+func (f *fakeOps) Resign(_ context.Context, who control.Caller, instance string) ([]string, error) {
+	f.calls = append(f.calls, "resign "+instance+" "+who.String())
+	return []string{"api: handing off"}, f.err
+}
+
+func TestWriteCommands(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "vipd.sock")
+	l, err := control.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ops := &fakeOps{}
+	go control.Serve(ctx, l, control.Handler(func(context.Context) (control.Status, error) { return control.Status{}, nil }, ops))
+
+	if code, out, stderr := vipctl("--socket", sock, "maintenance", "on", "--instance", "api"); code != 0 || !strings.Contains(out, "api: maintenance") {
+		t.Errorf("maintenance on: exit %d %q %q", code, out, stderr)
+	}
+	if code, _, _ := vipctl("--socket", sock, "resign"); code != 0 {
+		t.Errorf("resign: exit %d", code)
+	}
+	if len(ops.calls) != 2 || !strings.HasPrefix(ops.calls[0], "maintenance api on pid=") || !strings.HasPrefix(ops.calls[1], "resign  pid=") {
+		t.Errorf("calls %q: want maintenance of api, then resign of all, each with the caller's credentials", ops.calls)
+	}
+	// The caller's credentials are the kernel's: this test process.
+	if !strings.Contains(ops.calls[0], "uid=") || strings.Contains(ops.calls[0], "pid=0 ") {
+		t.Errorf("caller %q", ops.calls[0])
+	}
+	ops.err = control.ErrNotApplicable
+	if code, _, stderr := vipctl("--socket", sock, "resign"); code != 1 || !strings.Contains(stderr, "not applicable") {
+		t.Errorf("failed resign: exit %d %q", code, stderr)
+	}
+	for _, args := range [][]string{{"maintenance"}, {"maintenance", "maybe"}, {"resign", "now"}} {
+		if code, _, _ := vipctl(append([]string{"--socket", sock}, args...)...); code != 2 {
+			t.Errorf("vipctl %q: exit %d, want 2", args, code)
+		}
+	}
+}
