@@ -18,7 +18,10 @@ import (
 	"github.com/vipd/vipd/daemon"
 )
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	setRuntimeDefaults()
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
 // run returns the exit code: 0, 1 for a runtime failure, 2 for bad input.
 func run(args []string, stdout, stderr io.Writer) int {
