@@ -101,6 +101,7 @@ func (in *instance) addVIPs() {
 			in.unheld[v] = true
 		}
 	}
+	in.acceptOwner(true)
 	if err := errors.Join(errs...); err != nil {
 		in.addErrors++
 		in.logErr("adding VIPs", err)
@@ -122,6 +123,7 @@ func (in *instance) removeVIPs() {
 			errs = append(errs, fmt.Errorf("%v: %w", v, err))
 		}
 	}
+	in.acceptOwner(false)
 	if err := errors.Join(errs...); err != nil {
 		in.removeErrors++
 		in.logErr("removing VIPs", err)

@@ -226,6 +226,7 @@ func (in *instance) closeSockets() {
 
 // unbind drops the sockets; the binding itself is re-read on the next rebind.
 func (in *instance) unbind() {
+	in.acceptOwner(false)
 	in.closeSockets()
 	in.bind.ifi, in.bind.source = nil, netip.Addr{}
 }

@@ -110,11 +110,15 @@ type instance struct {
 	penalty    int
 	checkFault string              // the fault checks that are down; "" when none
 	unheld     map[netip.Addr]bool // VIPs the last add could not add: not announced
-	pending    []election.Event    // events raised while carrying out actions
-	deadline   *time.Timer         // the machine's next deadline
-	resub      *time.Timer         // re-subscribing to link updates after a failure
-	retry      *time.Timer         // binding again after sockets failed to open
-	stopped    chan struct{}       // closed when run returns
+	// ownerAddr is the address owner heard on the link (owner.go);
+	// acceptLocalSet says vipd turned accept_local on for it.
+	ownerAddr      netip.Addr
+	acceptLocalSet bool
+	pending        []election.Event // events raised while carrying out actions
+	deadline       *time.Timer      // the machine's next deadline
+	resub          *time.Timer      // re-subscribing to link updates after a failure
+	retry          *time.Timer      // binding again after sockets failed to open
+	stopped        chan struct{}    // closed when run returns
 
 	// ctx and spawn are set by run: the context of the instance's goroutines,
 	// and how to start one so that its panic reaches the loop.

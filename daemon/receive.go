@@ -72,6 +72,7 @@ func (in *instance) receive(now time.Time, p vrrp.Packet) {
 		}
 	}
 	peer.Priority = int(v.Advert.Priority)
+	in.noteOwner(p.Src, v.Advert.Priority)
 	in.step(now, election.Event{Kind: election.EventAdvert, From: p.Src, Priority: v.Advert.Priority, Interval: v.Advert.Interval})
 }
 

@@ -1,0 +1,76 @@
+package daemon
+
+import (
+	"net/netip"
+	"slices"
+
+	"github.com/vipd/vipd/election"
+	"github.com/vipd/vipd/netlink"
+)
+
+// A Backup of an address owner (RFC 9568 §1.6) holds, while Master, an
+// address that is the owner's own: the owner's adverts then come from an
+// address that is local here, and Linux drops them before any socket sees
+// them unless the interface has net.ipv4.conf.<if>.accept_local=1. The Backup
+// would never hear the owner come back, and both would answer for the
+// address. So, for as long as it holds an owner's address, vipd turns
+// accept_local on, through rtnetlink (no writable /proc/sys needed), and
+// restores it when it lets go.
+
+// acceptLocalSetter is the part of *netlink.Handle that sets accept_local.
+type acceptLocalSetter interface {
+	SetAcceptLocal(ifindex int, on bool) error
+}
+
+// noteOwner remembers that the router at src owns one of our VIPs: an
+// advert of priority 255 from one of them.
+func (in *instance) noteOwner(src netip.Addr, prio uint8) {
+	if prio != election.PriorityOwner || !src.Is4() || in.ownerAddr == src || !slices.Contains(in.cfg.VIPs, src) {
+		return
+	}
+	in.ownerAddr = src
+	in.log.Info("the address owner is on the link; while master this host holds its address and accepts packets from it (accept_local)", "owner", src.String())
+}
+
+// holdsOwnersAddress reports whether a VIP is an owner's own address: the
+// owner heard on the link, or configured as a unicast peer.
+func (in *instance) holdsOwnersAddress() bool {
+	if in.owner() || in.cfg.Family() != 4 {
+		return false
+	}
+	if in.ownerAddr.IsValid() {
+		return true
+	}
+	for _, p := range in.cfg.Peers {
+		if slices.Contains(in.cfg.VIPs, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// acceptOwner turns accept_local on while we hold an owner's address, and
+// back off (if it was off) when we let go.
+func (in *instance) acceptOwner(on bool) {
+	s, ok := in.os.addrs.(acceptLocalSetter)
+	if !ok || in.bind.ifi == nil {
+		return
+	}
+	switch {
+	case on && !in.acceptLocalSet && in.holdsOwnersAddress():
+		if already, err := netlink.AcceptLocal(in.bind.ifi.Name); err == nil && already {
+			return // the operator's setting: leave it
+		}
+		if err := s.SetAcceptLocal(in.bind.ifi.Index, true); err != nil {
+			in.logErr("turning accept_local on (the owner's adverts will not be heard)", err)
+			return
+		}
+		in.acceptLocalSet = true
+	case !on && in.acceptLocalSet:
+		if err := s.SetAcceptLocal(in.bind.ifi.Index, false); err != nil {
+			in.logErr("turning accept_local off", err)
+			return
+		}
+		in.acceptLocalSet = false
+	}
+}
