@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -512,4 +513,12 @@ func (c *Check) Spec() health.Spec {
 		s.Fault, s.Weight = true, 0 // FAULT while down; no penalty
 	}
 	return s.WithDefaults()
+}
+
+// Same reports whether two instances are configured alike in everything vipd
+// reads (a reload leaves such an instance untouched).
+func (in Instance) Same(o Instance) bool {
+	in.field, o.field = nil, nil
+	in.parseErr, o.parseErr = nil, nil
+	return reflect.DeepEqual(in, o)
 }

@@ -362,3 +362,6 @@ func NewLogger(cfg *Config, w io.Writer) *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
+
+// ConfigFile is the --config path, empty without one.
+func (f *Flags) ConfigFile() string { return f.configFile }

@@ -7,6 +7,14 @@ import "time"
 type Status struct {
 	Version   string     `json:"version"`
 	Instances []Instance `json:"instances"`
+	// Reloads counts configuration reloads (SIGHUP) applied and rejected.
+	Reloads Reloads `json:"reloads"`
+}
+
+// Reloads counts configuration reloads.
+type Reloads struct {
+	Applied  uint64 `json:"applied"`
+	Rejected uint64 `json:"rejected"`
 }
 
 // Instance is the status of one VRRP instance.

@@ -246,7 +246,7 @@ func (in *instance) sweep() {
 		live = in.os.liveVIPs(ifname)
 	}
 	for _, a := range stale {
-		if slices.Contains(in.os.ours, a) || slices.Contains(live, a) {
+		if in.os.ours(a) || slices.Contains(live, a) {
 			continue
 		}
 		in.log.Warn("removing a stale VIP left by an earlier vipd", "vip", a.String())

@@ -68,8 +68,21 @@ type osDeps struct {
 	// liveVIPs lists marked VIPs on an interface that other live vipd
 	// processes hold (see lock.go); nil means none.
 	liveVIPs func(ifname string) []netip.Addr
-	// ours are every VIP of this process, whichever instance: never stale.
-	ours []netip.Addr
+	// reg knows every VIP of this process, whichever instance: never
+	// stale. nil in tests of one instance.
+	reg *registry
+	// checks builds health checks (a reload replaces them); nil: none.
+	checks func(*config.Instance, *slog.Logger) (penaltySource, error)
+}
+
+// ours reports whether a is a VIP of any instance of this process.
+func (d osDeps) ours(a netip.Addr) bool { return d.reg != nil && d.reg.has(a) }
+
+// setOurs records the VIPs of an instance after a reload.
+func (d osDeps) setOurs(name string, vips []netip.Addr) {
+	if d.reg != nil {
+		d.reg.setVIPs(name, vips)
+	}
 }
 
 // binding is the instance's view of its interface, re-read from the kernel on
@@ -130,6 +143,9 @@ type instance struct {
 	crash   chan crashReport
 	statusc chan chan control.Instance
 	ctrlc   chan ctrlRequest
+	reconf  chan reconfRequest
+	// checksStop ends the running checks (a reload replaces them).
+	checksStop context.CancelFunc
 	// maintenance is the maintenance mode asked for (persisted; read at
 	// start): every machine the instance builds gets it.
 	maintenance bool
@@ -218,6 +234,7 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 		crash:    make(chan crashReport, 4),
 		statusc:  make(chan chan control.Instance),
 		ctrlc:    make(chan ctrlRequest),
+		reconf:   make(chan reconfRequest),
 		counters: counters{
 			drops:       map[string]uint64{},
 			forms:       map[string]uint64{},

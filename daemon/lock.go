@@ -61,18 +61,24 @@ func netnsPrefix() string {
 
 // lockInstances takes the lock of every instance, in a fixed order so that two
 // copies started at the same moment contend for the same first lock and exactly
-// one goes on. On any failure it releases what it took.
+// one goes on, and returns them in the order of ins. On any failure it
+// releases what it took.
 func lockInstances(dir string, ins []config.Instance) ([]*instanceLock, error) {
 	ldir := filepath.Join(dir, lockDirName)
 	if err := os.MkdirAll(ldir, 0o700); err != nil {
 		return nil, config.NewFieldError("--state-dir", "give a writable directory (the pod mounts it as a hostPath)", "%v", err)
 	}
-	order := slices.Clone(ins)
-	slices.SortFunc(order, func(a, b config.Instance) int {
-		return strings.Compare(lockName(a.Interface, a.Family(), a.VRID), lockName(b.Interface, b.Family(), b.VRID))
+	order := make([]int, len(ins))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		return strings.Compare(lockName(ins[a].Interface, ins[a].Family(), ins[a].VRID), lockName(ins[b].Interface, ins[b].Family(), ins[b].VRID))
 	})
 	var held []*instanceLock
-	for _, in := range order {
+	out := make([]*instanceLock, len(ins))
+	for _, i := range order {
+		in := ins[i]
 		l, err := lockOne(filepath.Join(ldir, lockName(in.Interface, in.Family(), in.VRID)), in.VIPs)
 		if err != nil {
 			unlockAll(held)
@@ -84,8 +90,9 @@ func lockInstances(dir string, ins []config.Instance) ([]*instanceLock, error) {
 			return nil, fmt.Errorf("daemon: instance %s: %w", in.Name, err)
 		}
 		held = append(held, l)
+		out[i] = l
 	}
-	return held, nil
+	return out, nil
 }
 
 func lockOne(path string, vips []netip.Addr) (*instanceLock, error) {

@@ -47,16 +47,7 @@ func (in *instance) run(ctx context.Context) (err error) {
 	}
 	in.ctx = bg
 
-	var penalties <-chan int
-	var faults <-chan bool
-	if in.checks != nil {
-		in.spawn("health checks", func() { _ = in.checks.Run(bg) })
-		penalties, faults = in.checks.Changes(), in.checks.FaultChanges()
-		in.penalty = in.checks.Penalty()
-		if down, which := in.checks.Fault(); down {
-			in.checkFault = which
-		}
-	}
+	in.startChecks()
 	if in.hooks != nil {
 		in.spawn("notify hooks", in.hooks.run)
 	}
@@ -128,7 +119,7 @@ func (in *instance) run(ctx context.Context) (err error) {
 		case <-in.retry.C:
 			in.rebind(time.Now())
 
-		case down := <-faults:
+		case down := <-in.faultsC():
 			which := ""
 			if down {
 				_, which = in.checks.Fault()
@@ -138,7 +129,7 @@ func (in *instance) run(ctx context.Context) (err error) {
 				in.applyFault(time.Now())
 			}
 
-		case p := <-penalties:
+		case p := <-in.penaltiesC():
 			if p != in.penalty {
 				old := in.effectivePriority()
 				in.penalty = p
@@ -150,6 +141,9 @@ func (in *instance) run(ctx context.Context) (err error) {
 
 		case req := <-in.ctrlc:
 			req.reply <- in.control(req)
+
+		case req := <-in.reconf:
+			req.reply <- in.reconfigure(time.Now(), req.cfg, req.checks)
 
 		case rf := <-in.readErr:
 			if rf.gen == in.gen {

@@ -71,15 +71,20 @@ func (in *instance) ask(ctx context.Context, req ctrlRequest) ctrlReply {
 type operator struct {
 	log       *slog.Logger
 	stateDir  string
-	instances []*instance
-	mu        sync.Mutex // one write operation at a time: the state file
+	reg       *registry   // the running instances; or
+	instances []*instance // these, in tests
+	mu        sync.Mutex  // one write operation at a time: the state file
 }
 
 func (o *operator) pick(name string) ([]*instance, error) {
-	if name == "" {
-		return o.instances, nil
+	all := o.instances
+	if o.reg != nil {
+		all = o.reg.all()
 	}
-	for _, in := range o.instances {
+	if name == "" {
+		return all, nil
+	}
+	for _, in := range all {
 		if in.cfg.Name == name {
 			return []*instance{in}, nil
 		}

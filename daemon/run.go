@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -42,7 +41,7 @@ type system struct {
 // (a priority-0 advert) and removes it. Errors caused by bad input wrap
 // config.ErrConfig. An interface that does not exist yet, or has no address
 // yet, is not bad input: its instance waits in FAULT and joins when it can.
-func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload ...Reload) error {
 	nl, err := netlink.Open()
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -57,10 +56,14 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		listenMetrics: func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) },
 		serveMetrics:  serveMetrics,
 		features:      netlink.Features,
-	})
+	}, reload...)
 }
 
-func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) error {
+func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system, reload ...Reload) error {
+	var rl Reload
+	if len(reload) > 0 {
+		rl = reload[0]
+	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -77,10 +80,10 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 	if err != nil {
 		return err
 	}
-	defer unlockAll(locks)
 
 	ctl, err := sys.listenControl(cfg.ControlSocket)
 	if err != nil {
+		unlockAll(locks)
 		if errors.Is(err, control.ErrInUse) {
 			return config.NewFieldError("--control-socket", "stop the other vipd, or give this one its own --control-socket", "%v", err)
 		}
@@ -93,70 +96,39 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 
 	state, err := loadState(cfg.StateDir)
 	if err != nil {
+		unlockAll(locks)
 		return config.NewFieldError("--state-dir", "fix or remove the file; vipctl maintenance on|off writes it again", "%v", err)
 	}
-	var ours []netip.Addr
-	for _, in := range cfg.Instances {
-		ours = append(ours, in.VIPs...)
-	}
-	deps := osDeps{
-		addrs:  sys.vips,
-		links:  sys.vips,
-		listen: sys.listen,
-		dial:   sys.dialAnnouncer,
-		liveVIPs: func(ifname string) []netip.Addr {
-			return liveVIPs(cfg.StateDir, ifname, locks)
-		},
-		ours: ours,
-	}
-	instances := make([]*instance, 0, len(cfg.Instances))
-	for i := range cfg.Instances {
-		c := cfg.Instances[i]
-		ilog := log.With("instance", c.Name, "vrid", c.VRID, "interface", c.Interface)
-		var checks penaltySource
-		if len(c.Checks) > 0 && sys.newChecks != nil {
-			if checks, err = sys.newChecks(&c, ilog); err != nil {
-				return err
-			}
-		}
-		in, err := newInstance(c, ilog, deps, checks)
-		if err != nil {
-			return err
-		}
-		in.maintenance = slices.Contains(state.Maintenance, c.Name)
-		instances = append(instances, in)
-	}
-	// Whatever happens from here on, no VIP of ours is left behind.
-	defer sweepOnExit(instances, log)
-
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, len(instances))
-	for i, in := range instances {
-		wg.Go(func() {
-			errs[i] = in.run(runCtx)
-			if errs[i] != nil {
-				in.log.Error("instance stopped", "err", errs[i])
-				cancel()
+	reg := newRegistry(cfg.StateDir, log, sys, runCtx, cancel)
+	defer reg.unlockAll()
+	prepared := make([]*managed, 0, len(cfg.Instances))
+	for i, c := range cfg.Instances {
+		m, err := reg.prepare(c, locks[i], slices.Contains(state.Maintenance, c.Name))
+		if err != nil {
+			for _, p := range prepared {
+				p.lock.release()
 			}
-		})
-	}
-	alive := func() bool {
-		for _, in := range instances {
-			select {
-			case <-in.stopped:
-				return false
-			default:
+			for _, l := range locks[i:] {
+				l.release()
 			}
+			return err
 		}
-		return true
+		prepared = append(prepared, m)
 	}
+	// Whatever happens from here on, no VIP of ours is left behind.
+	defer func() { sweepOnExit(reg.all(), log) }()
+	for _, m := range prepared {
+		reg.start(m)
+	}
+
+	var wg sync.WaitGroup
 	src := func(ctx context.Context) (control.Status, error) {
-		st := control.Status{Version: control.Version, Instances: []control.Instance{}}
+		st := control.Status{Version: control.Version, Instances: []control.Instance{}, Reloads: reg.reloads()}
 		ctx, done := context.WithTimeout(ctx, 2*time.Second)
 		defer done()
-		for _, in := range instances {
+		for _, in := range reg.all() {
 			s, err := in.status(ctx)
 			if err != nil {
 				return st, err
@@ -165,7 +137,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 		}
 		return st, nil
 	}
-	ops := &operator{log: log, stateDir: cfg.StateDir, instances: instances}
+	ops := &operator{log: log, stateDir: cfg.StateDir, reg: reg}
 	// The servers are views: their failure (or panic) is logged and retried,
 	// never a reason to stop holding the VIP.
 	wg.Go(func() {
@@ -181,10 +153,15 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system) 
 					return fmt.Errorf("listening on %s: %w", cfg.MetricsAddress, err)
 				}
 				defer ml.Close()
-				return sys.serveMetrics(ctx, ml, src, alive)
+				return sys.serveMetrics(ctx, ml, src, reg.alive)
 			})
 		})
 	}
+	if rl.C != nil {
+		wg.Go(func() { reg.reloadLoop(runCtx, cfg, rl) })
+	}
+	<-runCtx.Done()
+	errs := reg.wait()
 	wg.Wait()
 	log.Info("vipd stopped")
 	return errors.Join(errs...)

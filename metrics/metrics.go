@@ -40,6 +40,8 @@ var (
 	descOpErr   = prometheus.NewDesc("vipd_vip_operation_errors_total", "Failed VIP operations, by operation (add, remove, announce).", append(labels, "op"), nil)
 	descAddFail = prometheus.NewDesc("vipd_vip_add_failing", "1 while adding a VIP keeps failing (the instance then advertises priority 1).", labels, nil)
 	descFault   = prometheus.NewDesc("vipd_fault_reason", "1 for the reason the instance is in FAULT (link-down, interface-missing, no-source-address, ...).", append(labels, "reason"), nil)
+	descReload  = prometheus.NewDesc("vipd_config_reloads_total", "Configuration reloads (SIGHUP), by result: applied or rejected (the running configuration went on).", []string{"result"}, nil)
+	descMaint   = prometheus.NewDesc("vipd_maintenance", "1 while the instance is in maintenance mode (vipctl maintenance on).", labels, nil)
 	descUp      = prometheus.NewDesc("vipd_status_up", "1 if every instance answered the scrape.", nil, nil)
 	descInfo    = prometheus.NewDesc("vipd_build_info", "vipd's version.", []string{"version"}, nil)
 )
@@ -65,6 +67,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
+	ch <- prometheus.MustNewConstMetric(descReload, prometheus.CounterValue, float64(st.Reloads.Applied), "applied")
+	ch <- prometheus.MustNewConstMetric(descReload, prometheus.CounterValue, float64(st.Reloads.Rejected), "rejected")
 	for _, in := range st.Instances {
 		l := []string{in.Name, in.Interface, strconv.Itoa(in.VRID)}
 		with := func(extra string) []string { return append(append([]string{}, l...), extra) }
@@ -100,6 +104,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descOpErr, in.RemoveErrors, with("remove"))
 		counter(descOpErr, in.AnnounceErrors, with("announce"))
 		gauge(descAddFail, b2f(in.AddFailing), l)
+		gauge(descMaint, b2f(in.Maintenance), l)
 		if in.State == "FAULT" {
 			gauge(descFault, 1, with(in.Reason))
 		}

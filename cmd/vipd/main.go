@@ -28,6 +28,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "manifest" {
 		return manifest(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "check" {
+		return check(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "convert" {
 		return convert(args[1:], stdout, stderr)
 	}
@@ -39,6 +42,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "usage: vipd --interface IF --vip ADDR --vrid N --priority P [flags]\n"+
 			"       vipd --config FILE\n"+
 			"       vipd manifest pod|systemd [flags]\n"+
+			"       vipd check --config FILE\n"+
 			"       vipd convert keepalived [--root DIR] FILE\n\n%s", fs.FlagUsages())
 	}
 	if err := fs.Parse(args); err != nil {
@@ -64,16 +68,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	logger := config.NewLogger(cfg, stderr)
-	// A closed terminal must not kill vipd with its VIP on the host, and there is no
-	// reload: a changed config takes a restart, which hands off gracefully.
+	// SIGHUP re-reads --config (the flags given on the command line keep
+	// winning over the file); a closed terminal therefore reloads, never
+	// kills vipd with its VIP on the host.
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	reload := make(chan struct{}, 1)
 	go func() {
 		for range hup {
-			logger.Warn("SIGHUP ignored: vipd does not reload; restart it to apply a new configuration")
+			if flags.ConfigFile() == "" {
+				logger.Warn("SIGHUP: no --config to re-read; nothing to reload (change flags with a restart, which hands off with zero loss)")
+				continue
+			}
+			logger.Info("SIGHUP: reloading", "config", flags.ConfigFile())
+			select {
+			case reload <- struct{}{}:
+			default: // one pending is enough
+			}
 		}
 	}()
-	if err := daemon.Run(ctx, cfg, logger); err != nil {
+	if err := daemon.Run(ctx, cfg, logger, daemon.Reload{C: reload, Load: flags.Config}); err != nil {
 		fmt.Fprintf(stderr, "vipd: %v\n", err)
 		if errors.Is(err, config.ErrConfig) {
 			return 2

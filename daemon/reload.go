@@ -1,0 +1,307 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vipd/vipd/config"
+	"github.com/vipd/vipd/control"
+)
+
+// Reload lets Run re-read its configuration: one value on C per request
+// (SIGHUP), Load returns the new configuration (the file read again, the
+// command line's flags applied over it, validated).
+type Reload struct {
+	C    <-chan struct{}
+	Load func() (*config.Config, error)
+}
+
+// managed is one instance the registry runs.
+type managed struct {
+	in     *instance
+	lock   *instanceLock
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// registry is the set of running instances, which a reload changes, and what
+// every instance shares: the locks and the VIPs of the whole process.
+type registry struct {
+	stateDir string
+	log      *slog.Logger
+	sys      system
+	ctx      context.Context    // the daemon's run context
+	fail     context.CancelFunc // stops the daemon: an instance failed
+
+	mu      sync.Mutex
+	list    []*managed
+	vips    map[string][]netip.Addr // by instance name
+	errs    []error
+	wg      sync.WaitGroup
+	reloadN atomic.Uint64 // reloads applied
+	reloadF atomic.Uint64 // reloads rejected
+}
+
+func newRegistry(stateDir string, log *slog.Logger, sys system, ctx context.Context, fail context.CancelFunc) *registry {
+	return &registry{stateDir: stateDir, log: log, sys: sys, ctx: ctx, fail: fail, vips: map[string][]netip.Addr{}}
+}
+
+func (r *registry) has(a netip.Addr) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, vs := range r.vips {
+		if slices.Contains(vs, a) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *registry) setVIPs(name string, vips []netip.Addr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.vips[name] = slices.Clone(vips)
+}
+
+func (r *registry) locks() []*instanceLock {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*instanceLock, 0, len(r.list))
+	for _, m := range r.list {
+		out = append(out, m.lock)
+	}
+	return out
+}
+
+// prepare builds an instance (not started) holding lock.
+func (r *registry) prepare(c config.Instance, lock *instanceLock, maintenance bool) (*managed, error) {
+	ilog := r.log.With("instance", c.Name, "vrid", c.VRID, "interface", c.Interface)
+	var checks penaltySource
+	if len(c.Checks) > 0 && r.sys.newChecks != nil {
+		var err error
+		if checks, err = r.sys.newChecks(&c, ilog); err != nil {
+			return nil, err
+		}
+	}
+	deps := osDeps{
+		addrs:    r.sys.vips,
+		links:    r.sys.vips,
+		listen:   r.sys.listen,
+		dial:     r.sys.dialAnnouncer,
+		liveVIPs: func(ifname string) []netip.Addr { return liveVIPs(r.stateDir, ifname, r.locks()) },
+		reg:      r,
+		checks:   r.sys.newChecks,
+	}
+	in, err := newInstance(c, ilog, deps, checks)
+	if err != nil {
+		return nil, err
+	}
+	in.maintenance = maintenance
+	r.setVIPs(c.Name, c.VIPs)
+	return &managed{in: in, lock: lock, done: make(chan error, 1)}, nil
+}
+
+// start runs a prepared instance. Its fatal error stops the daemon.
+func (r *registry) start(m *managed) {
+	ctx, cancel := context.WithCancel(r.ctx)
+	m.cancel = cancel
+	r.mu.Lock()
+	r.list = append(r.list, m)
+	r.mu.Unlock()
+	r.wg.Go(func() {
+		err := m.in.run(ctx)
+		m.done <- err
+		if err != nil {
+			m.in.log.Error("instance stopped", "err", err)
+			r.mu.Lock()
+			r.errs = append(r.errs, err)
+			r.mu.Unlock()
+			r.fail()
+		}
+	})
+}
+
+// stop hands an instance off with zero loss and waits for it, then lets its
+// lock go.
+func (r *registry) stop(m *managed) {
+	m.cancel()
+	<-m.in.stopped
+	// The instance removed its own VIPs; nobody else claims them now.
+	r.mu.Lock()
+	r.list = slices.DeleteFunc(r.list, func(x *managed) bool { return x == m })
+	delete(r.vips, m.in.cfg.Name)
+	r.mu.Unlock()
+	m.lock.release()
+}
+
+// all returns the running instances.
+func (r *registry) all() []*instance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*instance, 0, len(r.list))
+	for _, m := range r.list {
+		out = append(out, m.in)
+	}
+	return out
+}
+
+func (r *registry) find(name string) *managed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.list {
+		if m.in.cfg.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// alive reports whether every instance's loop still runs.
+func (r *registry) alive() bool {
+	for _, in := range r.all() {
+		select {
+		case <-in.stopped:
+			return false
+		default:
+		}
+	}
+	return true
+}
+
+// wait waits for every instance to stop and returns their errors.
+func (r *registry) wait() []error {
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.errs
+}
+
+func (r *registry) unlockAll() {
+	for _, l := range r.locks() {
+		l.release()
+	}
+}
+
+func (r *registry) reloads() control.Reloads {
+	return control.Reloads{Applied: r.reloadN.Load(), Rejected: r.reloadF.Load()}
+}
+
+// reloadLoop applies each reload request until ctx ends.
+func (r *registry) reloadLoop(ctx context.Context, cur *config.Config, rl Reload) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-rl.C:
+			if !ok {
+				return
+			}
+		}
+		next, err := rl.Load()
+		if err != nil {
+			r.reloadF.Add(1)
+			r.log.Error("reload rejected: the running configuration goes on unchanged", "err", err)
+			continue
+		}
+		if err := r.apply(ctx, cur, next); err != nil {
+			r.reloadF.Add(1)
+			r.log.Error("reload failed part way", "err", err)
+			continue
+		}
+		r.reloadN.Add(1)
+		cur = next
+	}
+}
+
+// apply moves the running instances from cur to next: unchanged ones are not
+// touched, live changes are applied in place, the rest hand off and start
+// again, removed ones hand off, added ones start.
+func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
+	for _, f := range []struct{ name, old, new string }{
+		{"--control-socket", cur.ControlSocket, next.ControlSocket},
+		{"--metrics-address", cur.MetricsAddress, next.MetricsAddress},
+		{"--state-dir", cur.StateDir, next.StateDir},
+		{"--log-format", cur.LogFormat, next.LogFormat},
+		{"--log-level", cur.LogLevel, next.LogLevel},
+	} {
+		if f.old != f.new {
+			r.log.Warn("reload: this setting needs a restart; keeping the running value", "setting", f.name, "running", f.old, "new", f.new)
+		}
+	}
+	old := map[string]config.Instance{}
+	for _, in := range cur.Instances {
+		old[in.Name] = in
+	}
+	want := map[string]bool{}
+	var replace, add []config.Instance
+	for _, in := range next.Instances {
+		want[in.Name] = true
+		o, ok := old[in.Name]
+		switch {
+		case !ok:
+			add = append(add, in)
+		case o.Same(in):
+			// untouched: no transition, no flicker
+		case liveChange(o, in):
+			m := r.find(in.Name)
+			if m == nil {
+				add = append(add, in)
+				continue
+			}
+			var checks penaltySource
+			if !checksSame(o.Checks, in.Checks) && len(in.Checks) > 0 && r.sys.newChecks != nil {
+				var err error
+				if checks, err = r.sys.newChecks(&in, m.in.log); err != nil {
+					return err
+				}
+			}
+			did, err := m.in.reconfigureLive(ctx, in, checks)
+			if err != nil {
+				return err
+			}
+			r.log.Info("reload: changed in place", "instance", in.Name, "did", did)
+		default:
+			replace = append(replace, in)
+		}
+	}
+	// Hand off what goes first: a replaced instance's lock (same VRID) is
+	// needed by its successor.
+	for name := range old {
+		if !want[name] {
+			if m := r.find(name); m != nil {
+				r.log.Info("reload: instance removed; handing off", "instance", name)
+				r.stop(m)
+			}
+		}
+	}
+	for _, in := range replace {
+		if m := r.find(in.Name); m != nil {
+			r.log.Info("reload: instance changed in a way that needs a new election; handing off and starting again", "instance", in.Name)
+			r.stop(m)
+		}
+		add = append(add, in)
+	}
+	state, _ := loadState(r.stateDir)
+	for _, in := range add {
+		locks, err := lockInstances(r.stateDir, []config.Instance{in})
+		if err != nil {
+			return fmt.Errorf("reload: instance %s: %w", in.Name, err)
+		}
+		m, err := r.prepare(in, locks[0], slices.Contains(state.Maintenance, in.Name))
+		if err != nil {
+			locks[0].release()
+			return fmt.Errorf("reload: instance %s: %w", in.Name, err)
+		}
+		r.start(m)
+		r.log.Info("reload: instance started", "instance", in.Name)
+	}
+	return nil
+}
+
+func checksSame(a, b []config.Check) bool { return reflect.DeepEqual(a, b) }
