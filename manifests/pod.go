@@ -28,11 +28,11 @@ const (
 	DefaultMemoryRequest  = "32Mi"  // a Go daemon with a Prometheus registry uses ~15-25Mi
 	DefaultMemoryLimit    = "128Mi" // room for bursts; an OOM kill would move the VIP
 	// DefaultTerminationGracePeriod bounds the hand-off on shutdown: vipd
-	// sends its priority-0 advert (RFC 9568 §6.4.3) and removes the VIP
-	// in well under 100ms, and exits then, so the grace period is only
-	// the ceiling for a starved node or an exec check being killed; past
-	// it the kubelet's SIGKILL leaves the backups to wait out
-	// Master_Down_Interval instead.
+	// sends its priority-0 advert (RFC 9568 §6.4.3) but keeps the VIP until
+	// the new master is heard (make before break), at most
+	// Master_Down_Interval, and then exits. `vipd manifest` raises it for
+	// longer advert intervals and for stop notify commands; past it the
+	// kubelet's SIGKILL leaves the backups to wait out Master_Down_Interval.
 	DefaultTerminationGracePeriod = 10 * time.Second
 	DefaultPKIDir                 = "/etc/kubernetes/pki"
 	DefaultControlSocket          = "/run/vipd/vipd.sock"

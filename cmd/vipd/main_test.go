@@ -72,3 +72,22 @@ func TestManifestCarriesTheFlags(t *testing.T) {
 		t.Errorf("systemd unit (exit %d):\n%s", code, out)
 	}
 }
+
+// The generated pod and unit let the zero-loss hand-off finish: their stop
+// grace covers Master_Down_Interval of the longest advert interval.
+func TestManifestGraceCoversTheHandoff(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"manifest", "pod", "--image", "x", "--interface", "eth0", "--vip", "198.18.0.100", "--vrid", "5"}, "terminationGracePeriodSeconds: 10\n"},
+		{[]string{"manifest", "pod", "--image", "x", "--interface", "eth0", "--vip", "198.18.0.100", "--vrid", "5", "--advert-interval", "10s"}, "terminationGracePeriodSeconds: 46\n"},
+		{[]string{"manifest", "systemd", "--interface", "eth0", "--vip", "198.18.0.100", "--vrid", "5", "--advert-interval", "10s"}, "TimeoutStopSec=46\n"},
+		{[]string{"manifest", "pod", "--image", "x", "--interface", "eth0", "--vip", "198.18.0.100", "--vrid", "5", "--notify-stop", "/bin/true"}, "terminationGracePeriodSeconds: 72\n"},
+	} {
+		code, out, stderr := vipd(tc.args...)
+		if code != 0 || !strings.Contains(out, tc.want) {
+			t.Errorf("vipd %q: exit %d %s; want %q in:\n%s", tc.args, code, stderr, tc.want, out)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/vipd/vipd/config"
 	"io"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -43,21 +44,22 @@ func manifest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vipd: --image: missing; give the image reference, such as localhost/vipd:dev")
 		return 2
 	}
-	if _, err := flags.Config(); err != nil {
+	cfg, err := flags.Config()
+	if err != nil {
 		fmt.Fprintf(stderr, "vipd: %v\n", err)
 		return 2
 	}
+	grace := stopGrace(cfg)
 	vipdArgs := flags.Args("image", "binary", "no-track-apiserver")
 	// A control-plane VIP follows the local apiserver unless told otherwise.
 	if !*noTrack && !fs.Changed("track-apiserver") && !fs.Changed("config") {
 		vipdArgs = append(vipdArgs, "--track-apiserver="+health.DefaultAPIServerURL)
 	}
 	var out []byte
-	var err error
 	if kind == "pod" {
-		out, err = manifests.Pod{Image: *image, Args: vipdArgs}.Render()
+		out, err = manifests.Pod{Image: *image, Args: vipdArgs, TerminationGracePeriod: grace}.Render()
 	} else {
-		out, err = manifests.Unit{BinaryPath: *binary, Args: vipdArgs}.Render()
+		out, err = manifests.Unit{BinaryPath: *binary, Args: vipdArgs, TimeoutStopSec: grace}.Render()
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "vipd: %v\n", err)
@@ -65,4 +67,22 @@ func manifest(args []string, stdout, stderr io.Writer) int {
 	}
 	_, _ = stdout.Write(out)
 	return 0
+}
+
+// stopGrace is how long the kubelet or systemd must let vipd stop before
+// killing it: the zero-loss hand-off keeps the VIPs until the new master is
+// heard, at most Master_Down_Interval (under 4 advert intervals) and a
+// second's margin, then the stop notify commands run (two hook timeouts at
+// most), with room to spare. Never less than the default.
+func stopGrace(cfg *config.Config) time.Duration {
+	var longest time.Duration
+	for _, in := range cfg.Instances {
+		d := 4*in.AdvertInterval + time.Second
+		if len(in.Notify) > 0 || len(in.NotifyStop) > 0 || len(in.NotifyMaster) > 0 || len(in.NotifyBackup) > 0 || len(in.NotifyFault) > 0 {
+			d += 62 * time.Second
+		}
+		longest = max(longest, d)
+	}
+	grace := max(manifests.DefaultTerminationGracePeriod, longest+5*time.Second)
+	return grace.Round(time.Second)
 }
