@@ -147,9 +147,12 @@ ExecStart={{.Exec}}{{range .Args}} \
 	{{.}}{{end}}
 Restart=always
 RestartSec={{.RestartSec}}
-# SIGTERM makes vipd send a priority-0 advert and remove the VIP (<100ms).
+# SIGTERM makes vipd send a priority-0 advert and keep the VIP until the new
+# master is heard (a zero-loss hand-off), at most Master_Down_Interval.
 KillSignal=SIGTERM
 TimeoutStopSec={{.StopSec}}
+# systemctl reload: SIGHUP re-reads --config; unchanged instances see nothing.
+ExecReload=/bin/kill -HUP $MAINPID
 {{- if .RuntimeDir}}
 # The control socket's directory, for vipctl; writable despite ProtectSystem=strict.
 RuntimeDirectory={{.RuntimeDir}}
