@@ -263,7 +263,11 @@ func (in *instance) sweep() {
 			continue
 		}
 		if ok, err := in.os.addrs.HasVIP(idx, v); err == nil && ok {
-			in.log.Warn("VIP already on the interface before election; removing it", "vip", v.String())
+			if slices.Contains(stale, v) {
+				in.log.Warn("removing a stale VIP left by an earlier vipd (killed?) before joining the election", "vip", v.String())
+			} else {
+				in.log.Warn("VIP already on the interface before election; removing it", "vip", v.String())
+			}
 			if err := in.os.addrs.DelVIP(idx, v); err != nil {
 				in.logErr("removing "+v.String(), err)
 			}
