@@ -200,11 +200,18 @@ func kvScenario(t *testing.T, image string, preempt bool) {
 	if alive(pid) {
 		t.Errorf("pod's vipd (pid %d) still alive after its pod is gone", pid)
 	}
-	if log := env.ContainerLog("vipd", "vipd"); !strings.Contains(log, "from=MASTER to=INIT reason=shutdown") || !strings.Contains(log, `msg="vipd stopped"`) {
-		t.Errorf("pod's vipd did not stop cleanly on SIGTERM; its log:\n%s", log)
+	// Make before break: the pod hands off (HANDOFF), keeps the VIP until
+	// the peer's advert, and only then lets go and stops.
+	if log := env.ContainerLog("vipd", "vipd"); !strings.Contains(log, "from=MASTER to=HANDOFF reason=shutdown") ||
+		!strings.Contains(log, "from=HANDOFF to=INIT reason=handoff-done") || !strings.Contains(log, `msg="vipd stopped"`) {
+		t.Errorf("pod's vipd did not hand off cleanly on SIGTERM; its log:\n%s", log)
 	}
 	handover := up1.At.Sub(zero.At)
 	down0, _ := w0.first(removed, false, vip)
+	// Two netlink watchers' clocks: allow a millisecond.
+	if down0.At.Before(up1.At.Add(-time.Millisecond)) {
+		t.Errorf("the VIP left h0 %v before it was on h1: break before make", up1.At.Sub(down0.At))
+	}
 	t.Logf("removal: SIGTERM→priority-0 advert %v after the manifest went; VIP off h0 %v and on h1 %v after that advert (peer Skew_Time %v)",
 		zero.At.Sub(removed).Round(time.Millisecond), down0.At.Sub(zero.At).Round(time.Millisecond),
 		handover.Round(time.Millisecond), peerSkew)
@@ -251,7 +258,14 @@ func kvScenario(t *testing.T, image string, preempt bool) {
 			return ok1 && ok2, fmt.Sprintf("MASTER %v, VIP on h0 %v", ok1, ok2)
 		})
 		first, _ := kvFirstAdvert(sniff, "h0", restored)
-		down1, ok := w1.first(restored, false, vip)
+		// Make before break: h1 lets go when it hears the pod's advert,
+		// which comes after the pod added and announced the VIP.
+		var down1 kvAddrEvent
+		var ok bool
+		waitFor(t, 2*time.Second, "the VIP off h1", func() (bool, string) {
+			down1, ok = w1.first(restored, false, vip)
+			return ok, ""
+		})
 		waited := master.At.Sub(backup.At)
 		t.Logf("restore: pod BACKUP→MASTER (preempt) after %v (its Master_Down_Interval %v); first advert on the wire %v and VIP on h0 %v after BACKUP; VIP off h1 %+v from on h0",
 			waited, podMD, first.At.Sub(backup.At).Round(time.Millisecond), up0.At.Sub(backup.At).Round(time.Millisecond),

@@ -746,13 +746,15 @@ func TestVipdBadInput(t *testing.T) {
 		args  []string
 		field string
 	}{
-		{"unknown interface", base("--interface", "nosuch0"), "--interface"},
+		// Host state is not bad input to the daemon (it waits in FAULT, see
+		// TestHardeningLateInterface); `vipd check` reports it.
+		{"unknown interface (vipd check)", append([]string{"check"}, base("--interface", "nosuch0")...), "--interface"},
 		{"unparseable VIP", base("--vip", "198.18.0.300"), "--vip"},
 		{"VRID 0", base("--vrid", "0"), "--vrid"},
 		{"VRID 256", base("--vrid", "256"), "--vrid"},
 		{"priority 0", base("--priority", "0"), "--priority"},
 		{"priority 256", base("--priority", "256"), "--priority"},
-		{"priority 255 without owning the VIP", base("--priority", "255"), "--priority"},
+		{"priority 255 without owning the VIP (vipd check)", append([]string{"check"}, base("--priority", "255")...), "--priority"},
 		{"v2 with an IPv6 VIP", base("--vrrp-version", "2", "--advert-interval", "1s", "--vip", l.VIP6.String()), "--vrrp-version"},
 		{"v3 interval 5ms", base("--advert-interval", "5ms"), "--advert-interval"},
 		{"v2 interval 500ms", base("--vrrp-version", "2", "--advert-interval", "500ms"), "--advert-interval"},
@@ -870,16 +872,18 @@ func proberOn(t *testing.T, l *lab, host string) *prober {
 
 // TestVipdSIGHUPIgnored: a closed terminal (SIGHUP) must not kill the master
 // and leave its VIP behind; vipd logs that it ignored the signal and keeps the VIP.
-func TestVipdSIGHUPIgnored(t *testing.T) {
+// Without --config there is nothing to reload: SIGHUP is logged and changes
+// nothing (a closed terminal must not kill vipd with its VIP on the host).
+func TestVipdSIGHUPWithoutConfig(t *testing.T) {
 	l := newLab(t, 2)
 	vs := []*vipd{startVipd(l, 0, vipdSpec{Priority: 200}), startVipd(l, 1, vipdSpec{Priority: 100})}
 	waitElected(t, l, vs, all(2), 0, 5*time.Second)
 	if err := l.Kill(vs[0].pid, syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*time.Second, "vipd to log the ignored SIGHUP", func() (bool, string) {
+	waitFor(t, 2*time.Second, "vipd to log the SIGHUP", func() (bool, string) {
 		b, _ := os.ReadFile(l.LogPath(vs[0].pid))
-		return strings.Contains(string(b), "SIGHUP ignored"), ""
+		return strings.Contains(string(b), "no --config to re-read"), ""
 	})
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		if l.Exited(vs[0].pid) {
