@@ -9,6 +9,18 @@ type Status struct {
 	Instances []Instance `json:"instances"`
 	// Reloads counts configuration reloads (SIGHUP) applied and rejected.
 	Reloads Reloads `json:"reloads"`
+	// Interfaces are the shared VRRP sockets (one per interface and
+	// family) and what they dropped before any instance saw it: "vrid" (a
+	// VRID no instance here serves: another cluster on the segment?),
+	// "short", "queue_full".
+	Interfaces []Interface `json:"interfaces"`
+}
+
+// Interface is one shared VRRP socket's counters.
+type Interface struct {
+	Name   string            `json:"name"`
+	Family string            `json:"family"`
+	Drops  map[string]uint64 `json:"drops"`
 }
 
 // Reloads counts configuration reloads.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -33,6 +34,9 @@ type system struct {
 	listenControl func(path string) (net.Listener, error)
 	listenMetrics func(addr string) (net.Listener, error)
 	serveMetrics  func(ctx context.Context, l net.Listener, src control.Source, alive func() bool) error
+	// socketDrops are the packets the shared sockets dropped before any
+	// instance saw them (a VRID nobody here serves); nil: none.
+	socketDrops func() []socketDrops
 	// features reports what the running kernel supports; nil skips the check.
 	features func() (netlink.Kernel, error)
 }
@@ -47,9 +51,11 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload ...Re
 		return fmt.Errorf("daemon: %w", err)
 	}
 	defer nl.Close()
+	sockets := newSocketTable(openVRRPSocket)
 	return run(ctx, cfg, log, system{
 		vips:          nl,
-		listen:        newSocketTable(openVRRPSocket).listen, // one socket per interface (sockets.go)
+		listen:        sockets.listen, // one socket per interface (sockets.go)
+		socketDrops:   sockets.interfaceDrops,
 		dialAnnouncer: func(ifi *net.Interface) (announcer, error) { return arp.Dial(ifi) },
 		newChecks:     newHealthChecks,
 		listenControl: control.Listen,
@@ -125,7 +131,15 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system, 
 
 	var wg sync.WaitGroup
 	src := func(ctx context.Context) (control.Status, error) {
-		st := control.Status{Version: control.Version, Instances: []control.Instance{}, Reloads: reg.reloads()}
+		st := control.Status{Version: control.Version, Instances: []control.Instance{}, Reloads: reg.reloads(), Interfaces: []control.Interface{}}
+		if sys.socketDrops != nil {
+			for _, d := range sys.socketDrops() {
+				st.Interfaces = append(st.Interfaces, control.Interface{Name: d.Interface, Family: fmt.Sprintf("ipv%d", d.Family), Drops: d.Drops})
+			}
+			slices.SortFunc(st.Interfaces, func(a, b control.Interface) int {
+				return strings.Compare(a.Name+a.Family, b.Name+b.Family)
+			})
+		}
 		ctx, done := context.WithTimeout(ctx, 2*time.Second)
 		defer done()
 		for _, in := range reg.all() {

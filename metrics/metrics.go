@@ -42,6 +42,7 @@ var (
 	descFault   = prometheus.NewDesc("vipd_fault_reason", "1 for the reason the instance is in FAULT (link-down, interface-missing, no-source-address, ...).", append(labels, "reason"), nil)
 	descReload  = prometheus.NewDesc("vipd_config_reloads_total", "Configuration reloads (SIGHUP), by result: applied or rejected (the running configuration went on).", []string{"result"}, nil)
 	descMaint   = prometheus.NewDesc("vipd_maintenance", "1 while the instance is in maintenance mode (vipctl maintenance on).", labels, nil)
+	descIfDrops = prometheus.NewDesc("vipd_interface_adverts_dropped_total", "VRRP packets the interface's shared socket dropped before any instance saw them, by reason (vrid: a VRID no instance serves).", []string{"interface", "family", "reason"}, nil)
 	descUp      = prometheus.NewDesc("vipd_status_up", "1 if every instance answered the scrape.", nil, nil)
 	descInfo    = prometheus.NewDesc("vipd_build_info", "vipd's version.", []string{"version"}, nil)
 )
@@ -69,6 +70,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(descReload, prometheus.CounterValue, float64(st.Reloads.Applied), "applied")
 	ch <- prometheus.MustNewConstMetric(descReload, prometheus.CounterValue, float64(st.Reloads.Rejected), "rejected")
+	for _, i := range st.Interfaces {
+		for r, n := range i.Drops {
+			ch <- prometheus.MustNewConstMetric(descIfDrops, prometheus.CounterValue, float64(n), i.Name, i.Family, r)
+		}
+	}
 	for _, in := range st.Instances {
 		l := []string{in.Name, in.Interface, strconv.Itoa(in.VRID)}
 		with := func(extra string) []string { return append(append([]string{}, l...), extra) }
