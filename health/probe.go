@@ -231,6 +231,11 @@ func interfaceProbe(name string, byName func(string) (*net.Interface, error)) pr
 		}
 		ch := make(chan answer, 1)
 		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					ch <- answer{nil, fmt.Errorf("interface %s: internal error: %v", name, r)}
+				}
+			}()
 			ifi, err := byName(name)
 			ch <- answer{ifi, err}
 		}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,8 +224,17 @@ func (t *Tracker) Run(ctx context.Context) error {
 		r Result
 	}
 	results := make(chan indexed)
+	// A panic in a probe (a bug) is carried to Run's goroutine and raised
+	// there again, where the daemon hands the VIPs off: a probe's own
+	// goroutine would take the process down with the VIPs on the host.
+	panics := make(chan any, len(t.checks))
 	for i, c := range t.checks {
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					panics <- fmt.Sprintf("health check %s: %v\n%s", c.spec.Name, r, debug.Stack())
+				}
+			}()
 			tick := time.NewTicker(c.spec.Interval)
 			defer tick.Stop()
 			for {
@@ -247,6 +257,8 @@ func (t *Tracker) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case p := <-panics:
+			panic(p)
 		case ir := <-results:
 			if t.observe != nil {
 				t.observe(ir.r)

@@ -427,3 +427,23 @@ func TestTransitions(t *testing.T) {
 		}
 	})
 }
+
+// A panicking probe (a bug) is raised again in Run's goroutine, where the
+// daemon hands the VIPs off, instead of killing the process from a goroutine
+// of its own.
+func TestProbePanicReachesRun(t *testing.T) {
+	tr := newFakeTracker(t, []Spec{DefaultAPIServer("")}, []probeFunc{func(context.Context) error { panic("bug in a probe") }})
+	got := make(chan any, 1)
+	go func() {
+		defer func() { got <- recover() }()
+		_ = tr.Run(t.Context())
+	}()
+	select {
+	case v := <-got:
+		if s, _ := v.(string); !strings.Contains(s, "bug in a probe") || !strings.Contains(s, "apiserver") {
+			t.Errorf("Run panicked with %v; want the probe's panic, naming the check", v)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not panic")
+	}
+}

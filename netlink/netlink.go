@@ -323,6 +323,9 @@ func (h *Handle) Watch(ctx context.Context, ifindex int) (<-chan Update, error) 
 		// Stopping closes the subscription sockets; their readers then close
 		// links and addrs, which drain waits for.
 		defer func() {
+			// A bug here must not take the process down with the VIPs on
+			// the host: the channel closes, and the caller subscribes again.
+			_ = recover()
 			close(done)
 			close(out)
 			drain(links, addrs)

@@ -90,6 +90,9 @@ func (h *Handle) WatchName(ctx context.Context, name string) (<-chan Update, err
 	out := make(chan Update)
 	go func() {
 		defer func() {
+			// A bug here must not take the process down with the VIPs on
+			// the host: the channel closes, and the caller subscribes again.
+			_ = recover()
 			close(done)
 			close(out)
 			drain(links, addrs)
