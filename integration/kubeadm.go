@@ -499,35 +499,44 @@ func (m *kubeadmMaster) Kubeadm(startKubelet bool, args ...string) (string, time
 }
 
 // Crash kills every process of the master at once (SIGKILL: containerd, the
-// kubelet, the shims and every container, vipd included) after setting its
-// link down: the machine is gone, without a word on the wire.
+// kubelet, the shims and every container, vipd included), then sets its link
+// down: the machine is gone without a word on the wire, and whatever
+// addresses vipd had added stay on the interface, as after a kernel that
+// outlived its processes.
 func (m *kubeadmMaster) Crash() {
 	t := m.c.t
 	t.Helper()
-	m.c.l.LinkDown(m.Idx)
 	m.mu.Lock()
 	m.containerd, m.kubelet = 0, 0
 	m.mu.Unlock()
+	cg := strings.TrimPrefix(m.cgroup, "/")
 	waitFor(t, 15*time.Second, m.Name+"'s processes gone", func() (bool, string) {
 		killNetnsPids(m.Node.NS)
-		for _, pid := range cgroupProcs(strings.TrimPrefix(m.cgroup, "/")) {
+		for _, pid := range cgroupProcs(cg) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 		out, _ := run("ip", "netns", "pids", m.Node.NS)
 		left := strings.Fields(out)
-		return len(left) == 0 && len(cgroupProcs(strings.TrimPrefix(m.cgroup, "/"))) == 0, fmt.Sprint(left)
+		return len(left) == 0 && len(cgroupProcs(cg)) == 0, fmt.Sprint(left)
 	})
+	m.c.l.LinkDown(m.Idx)
 }
 
-// Boot starts a crashed master again: an empty /run, then containerd and
-// the kubelet, which starts the static pods from the manifests that
-// survived. The link is brought up first, as it comes up before the
-// services on a real boot; any address the crash left on it stays.
+// Boot starts a crashed master again as a reboot would: the link comes up
+// (any address the crash left stays on it), /run is empty, the cgroups of
+// the dead containers are gone, then containerd and the kubelet start, and
+// the kubelet starts the static pods from the manifests that survived.
 func (m *kubeadmMaster) Boot() {
 	m.c.t.Helper()
 	m.c.l.LinkUp(m.Idx)
 	m.boot++
 	m.MustSh("", kaReboot, m.dir, strconv.Itoa(m.boot))
+	// Left behind, the dead containers' cgroups cost the kubelet's cAdvisor
+	// ~3 s each at startup; after a real reboot they do not exist.
+	for _, h := range cgroupHierarchies() {
+		removeCgroupTree(filepath.Join(h, m.cgroup))
+	}
+	(&kubeletEnv{t: m.c.t, cgroup: m.cgroup}).makeCgroupRoot()
 	m.startContainerd()
 	m.StartKubelet()
 }

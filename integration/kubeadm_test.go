@@ -55,6 +55,15 @@ type kaRun struct {
 	sniff  *advertSniffer
 	watch  []*kvAddrWatch // per master
 	hostRC []string       // the host's /run/containerd listing before
+	failed bool           // the current scenario has failed
+}
+
+// errorf records a scenario's failure (t.Errorf) so that its vipd logs and
+// statuses are shown.
+func (r *kaRun) errorf(format string, args ...any) {
+	r.t.Helper()
+	r.failed = true
+	r.t.Errorf(format, args...)
 }
 
 func TestKubeadm(t *testing.T) {
@@ -84,6 +93,7 @@ func TestKubeadm(t *testing.T) {
 			t.Fatalf("-kubeadm-scenarios: unknown scenario %q; want apiserver, etcd, crash or reset", name)
 		}
 		t.Logf("=== scenario %s", name)
+		r.failed = false
 		fn()
 	}
 	r.hygiene()
@@ -248,10 +258,16 @@ func (r *kaRun) vipdLog(m *kubeadmMaster, since time.Time) string {
 	return strings.Join(lines, "\n")
 }
 
-// logVipd logs every master's vipd lines since t, for the report.
+// logVipd logs every master's vipd lines since t and its status, for the
+// report, when the scenario failed.
 func (r *kaRun) logVipd(since time.Time) {
+	if !r.failed {
+		return
+	}
 	for _, m := range r.c.Masters {
-		r.t.Logf("--- %s vipd log since %s ---\n%s", m.Name, since.Format("15:04:05.000"), r.vipdLog(m, since))
+		st, _ := m.Vipctl("status")
+		r.t.Logf("--- %s vipd log since %s ---\n%s\n--- %s vipctl status ---\n%s", m.Name, since.Format("15:04:05.000"),
+			r.vipdLog(m, since), m.Name, st)
 	}
 }
 
@@ -269,7 +285,7 @@ func (r *kaRun) apiserverOnly() {
 	t0 := time.Now()
 	h.MoveAway("kube-apiserver")
 	var moved kvAddrEvent
-	_, ok := poll(90*time.Second, func() (bool, string) {
+	_, ok := poll(45*time.Second, func() (bool, string) {
 		var ok bool
 		moved, ok = r.watch[1].first(t0, true, c.VIP)
 		if !ok {
@@ -285,7 +301,7 @@ func (r *kaRun) apiserverOnly() {
 	}
 	switch {
 	case !ok:
-		t.Errorf("apiserver-only: the VIP stayed on %s (no apiserver, effective priority %d, %s) for 90 s; holders %v; API %v",
+		r.errorf("apiserver-only: the VIP stayed on %s (no apiserver, effective priority %d, %s) for 45 s; holders %v; API %v",
 			h.Name, st.EffectivePriority, cause, kaNames(c.Holders()), out)
 		r.logVipd(t0)
 	default:
@@ -294,13 +310,13 @@ func (r *kaRun) apiserverOnly() {
 			bound, kaCheckFall, kaSkew(next.Priority), kaMargin)
 		t.Logf("apiserver-only: client %v", out)
 		if out.Longest > bound {
-			t.Errorf("apiserver-only: API outage %v through the VIP; want at most %v (fall×interval %v + Skew_Time %v + %v)",
+			r.errorf("apiserver-only: API outage %v through the VIP; want at most %v (fall×interval %v + Skew_Time %v + %v)",
 				out.Longest.Round(time.Millisecond), bound, kaCheckFall, kaSkew(next.Priority), kaMargin)
 			r.logVipd(t0)
 		}
 	}
 	if hs := c.Holders(); slices.Contains(hs, h) {
-		t.Errorf("apiserver-only: %s, without an apiserver, still has the VIP (holders %v)", h.Name, kaNames(hs))
+		r.errorf("apiserver-only: %s, without an apiserver, still has the VIP (holders %v)", h.Name, kaNames(hs))
 	}
 
 	// The apiserver back: after rise × interval the check is up, and the
@@ -309,10 +325,13 @@ func (r *kaRun) apiserverOnly() {
 	t1 := time.Now()
 	h.Restore("kube-apiserver")
 	r.settle(h, c.Masters)
-	back, _ := r.watch[0].first(t1, true, c.VIP)
 	out = p.Stop()
-	t.Logf("FIGURE apiserver-only restore: VIP back on %s at +%v (check rise %v, then preemption); API outage during the hand-back %v",
-		h.Name, back.At.Sub(t1).Round(time.Millisecond), kaCheckRise, out.Longest.Round(time.Millisecond))
+	if back, ok := r.watch[0].first(t1, true, c.VIP); ok {
+		t.Logf("FIGURE apiserver-only restore: VIP back on %s at +%v (check rise %v, then preemption); API outage during the hand-back %v",
+			h.Name, back.At.Sub(t1).Round(time.Millisecond), kaCheckRise, out.Longest.Round(time.Millisecond))
+	} else {
+		t.Logf("apiserver-only restore: the VIP never left %s; API back %v after the manifest", h.Name, out.Longest.Round(time.Millisecond))
+	}
 }
 
 // etcdQuorum: etcd stopped on both backups, so the holder's etcd loses
@@ -380,17 +399,15 @@ func (r *kaRun) etcdQuorum() {
 		strings.Join(downs, ", "), allDown.Sub(t0).Round(time.Millisecond), t1.Sub(t0).Round(time.Millisecond),
 		apiBack.Sub(t1).Round(time.Millisecond), out)
 	if len(lostMoves) > 0 || len(lostAdverts) > 0 {
-		t.Errorf("etcd-quorum: with quorum lost the VIP moved to %v; adverts from backups: %v", lostMoves, lostAdverts)
+		r.errorf("etcd-quorum: with quorum lost the VIP moved to %v; adverts from backups: %v", lostMoves, lostAdverts)
 	}
 	if mv, ad := r.moves(t1, h), r.masterAdverts(t1, h); len(mv) > 0 || len(ad) > 0 {
-		t.Errorf("etcd-quorum: when quorum returned the VIP moved to %v; adverts from backups: %v", mv, ad)
+		r.errorf("etcd-quorum: when quorum returned the VIP moved to %v; adverts from backups: %v", mv, ad)
 	}
 	if _, ok := r.watch[0].first(t0, false, c.VIP); ok {
-		t.Errorf("etcd-quorum: the VIP left %s", h.Name)
+		r.errorf("etcd-quorum: the VIP left %s", h.Name)
 	}
-	if t.Failed() {
-		r.logVipd(t0)
-	}
+	r.logVipd(t0)
 	r.settle(h, c.Masters)
 }
 
@@ -417,11 +434,11 @@ func (r *kaRun) crashAndReboot() {
 	t.Logf("FIGURE crash: API outage %v; VIP on %s at +%v (bound Master_Down_Interval %v + %v); client %v",
 		out.Longest.Round(time.Millisecond), next.Name, moved.At.Sub(t0).Round(time.Millisecond), kaMasterDown(next.Priority), kaMargin, out)
 	if out.Longest > bound {
-		t.Errorf("crash: API outage %v through the VIP; want at most Master_Down_Interval %v + %v", out.Longest.Round(time.Millisecond), kaMasterDown(next.Priority), kaMargin)
+		r.errorf("crash: API outage %v through the VIP; want at most Master_Down_Interval %v + %v", out.Longest.Round(time.Millisecond), kaMasterDown(next.Priority), kaMargin)
 		r.logVipd(t0)
 	}
 	if mv := r.moves(t0, h); len(mv) != 1 {
-		t.Errorf("crash: the VIP went to %v; want m2 only", mv)
+		r.errorf("crash: the VIP went to %v; want m2 only", mv)
 	}
 
 	// The reboot.
@@ -447,19 +464,22 @@ func (r *kaRun) crashAndReboot() {
 		ok = ok && ok2
 		if !ok {
 			st, _ := r.status(h)
-			t.Errorf("reboot: the VIP the crash left on %s is still there 10 s after its vipd started (%s, %s)", h.Name, st.State, st.Reason)
+			r.errorf("reboot: the VIP the crash left on %s is still there 10 s after its vipd started (%s, %s)", h.Name, st.State, st.Reason)
 		}
 	}
 	r.settle(h, c.Masters)
 	out = p.Stop()
 	back, _ := r.watch[0].first(t1, true, c.VIP)
-	t.Logf("FIGURE reboot: stale VIP after the crash %v, removed at +%v (vipd answering at +%v); VIP back on %s at +%v; API outage during the hand-back %v",
-		stale, cleaned.At.Sub(t1).Round(time.Millisecond), vipdUp.Sub(t1).Round(time.Millisecond),
-		h.Name, back.At.Sub(t1).Round(time.Millisecond), out.Longest.Round(time.Millisecond))
+	staleNote := "no stale VIP after the crash"
+	if stale {
+		staleNote = fmt.Sprintf("the crash left the VIP on %s; removed at +%v", h.Name, cleaned.At.Sub(t1).Round(time.Millisecond))
+	}
+	t.Logf("FIGURE reboot: %s; vipd answering at +%v; VIP back on %s at +%v; API outage during the hand-back %v",
+		staleNote, vipdUp.Sub(t1).Round(time.Millisecond), h.Name, back.At.Sub(t1).Round(time.Millisecond), out.Longest.Round(time.Millisecond))
 	// Without flapping: after the boot, m2 held the VIP until the rebooted
 	// master preempted once; no other master took it, m1 took it once.
 	if mv := r.moves(t1, h); len(mv) > 0 {
-		t.Errorf("reboot: the VIP went to %v while %s rebooted", mv, h.Name)
+		r.errorf("reboot: the VIP went to %v while %s rebooted", mv, h.Name)
 	}
 	var adds, dels int
 	for _, e := range r.watch[1].since(t1) {
@@ -473,11 +493,9 @@ func (r *kaRun) crashAndReboot() {
 		}
 	}
 	if adds != 1 || dels != 1 {
-		t.Errorf("reboot: VIP added %d times on %s and removed %d times from %s; want once each (one preemption)", adds, h.Name, dels, next.Name)
+		r.errorf("reboot: VIP added %d times on %s and removed %d times from %s; want once each (one preemption)", adds, h.Name, dels, next.Name)
 	}
-	if t.Failed() {
-		r.logVipd(t1)
-	}
+	r.logVipd(t1)
 }
 
 // reset: `kubeadm reset` on the holder, as on a systemd host, where kubeadm
@@ -510,26 +528,24 @@ func (r *kaRun) reset() {
 		took.Round(100*time.Millisecond), h.Name, zero != nil, next.Name, moved.At.Sub(t0).Round(time.Millisecond),
 		api.Longest.Round(time.Millisecond), kaSkew(next.Priority), kaMargin, api)
 	if zero == nil {
-		t.Errorf("reset: vipd on %s sent no priority-0 advert: it did not hand off (killed rather than stopped?)", h.Name)
+		r.errorf("reset: vipd on %s sent no priority-0 advert: it did not hand off (killed rather than stopped?)", h.Name)
 	}
 	if api.Longest > bound {
-		t.Errorf("reset: API outage %v; want at most Skew_Time %v + %v (a hand-off)", api.Longest.Round(time.Millisecond), kaSkew(next.Priority), kaMargin)
+		r.errorf("reset: API outage %v; want at most Skew_Time %v + %v (a hand-off)", api.Longest.Round(time.Millisecond), kaSkew(next.Priority), kaMargin)
 	}
 	if h.Node.HasAddr(c.VIP) {
-		t.Errorf("reset: %s still has the VIP after kubeadm reset: two hosts answer for it", h.Name)
+		r.errorf("reset: %s still has the VIP after kubeadm reset: two hosts answer for it", h.Name)
 	}
 	if hs := c.Holders(); len(hs) != 1 || hs[0] != next {
-		t.Errorf("reset: holders %v; want %s alone", kaNames(hs), next.Name)
+		r.errorf("reset: holders %v; want %s alone", kaNames(hs), next.Name)
 	}
 	if left, _ := h.Sh("", `ls -A /etc/kubernetes/manifests 2>/dev/null || true`); strings.TrimSpace(left) != "" {
-		t.Errorf("reset: %s's manifests directory still holds %q", h.Name, left)
+		r.errorf("reset: %s's manifests directory still holds %q", h.Name, left)
 	}
 	if !strings.Contains(out, "[reset]") {
-		t.Errorf("reset: kubeadm reset printed no [reset] phase:\n%s", out)
+		r.errorf("reset: kubeadm reset printed no [reset] phase:\n%s", out)
 	}
-	if t.Failed() {
-		r.logVipd(t0)
-	}
+	r.logVipd(t0)
 	// The cluster goes on with two masters, through the VIP.
 	waitFor(t, time.Minute, "the API through the VIP from m2", func() (bool, string) {
 		out, err := next.Kubectl("get", "--raw", "/readyz")
