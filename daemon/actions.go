@@ -36,8 +36,13 @@ func (in *instance) observe(before, after election.Status) {
 		in.log.Info("state changed", "from", before.State.String(), "to", after.State.String(),
 			"reason", after.Reason.String(), "priority", after.EffectivePriority,
 			"master", addrString(after.Master))
-		if in.hooks != nil {
-			in.notifyHooks(before.State, after)
+		// A hand-off is part of leaving MASTER, not a state of its own for
+		// the notify commands (keepalived has none): they hear MASTER →
+		// BACKUP (or STOP) when it ends. A hand-off that times out back to
+		// MASTER (a resignation nobody took) tells them nothing.
+		if in.hooks != nil && after.State != election.Handoff && after.State != in.notified {
+			in.notifyHooks(in.notified, after)
+			in.notified = after.State
 		}
 	} else if after.State == election.Fault && after.Reason != before.Reason {
 		in.log.Warn("still in fault, for another reason", "reason", after.Reason.String(), "problem", in.bind.problem)

@@ -37,7 +37,26 @@ func newHealthChecks(in *config.Instance, log *slog.Logger) (penaltySource, erro
 	for i := range in.Checks {
 		specs[i] = in.Checks[i].Spec()
 	}
-	t, err := health.NewTracker(specs, health.WithTransitions(func(tr health.Transition) {
+	// A check's first result, and every change of its outcome (failed to
+	// unauthorized, say), is logged: a check that is down from the start
+	// (a 401 from a hardened apiserver) makes no transition and would
+	// otherwise never say why. Called from the tracker's goroutine only.
+	last := map[string]health.Outcome{}
+	observe := health.WithObserver(func(r health.Result) {
+		prev, seen := last[r.Check]
+		if seen && prev == r.Status {
+			return
+		}
+		last[r.Check] = r.Status
+		if r.OK {
+			if seen {
+				log.Info("health check result", "check", r.Check, "result", string(r.Status))
+			}
+			return
+		}
+		log.Warn("health check down", "check", r.Check, "result", string(r.Status), "err", r.Err)
+	})
+	t, err := health.NewTracker(specs, observe, health.WithTransitions(func(tr health.Transition) {
 		if tr.Up {
 			log.Info("health check up", "check", tr.Check, "fault_check", tr.Fault, "penalty", tr.Penalty)
 			return

@@ -107,6 +107,8 @@ type instance struct {
 	os     osDeps
 	checks penaltySource // nil without health checks
 	hooks  *hookRunner   // nil without notify commands
+	// notified is the state the notify commands were last told of.
+	notified election.State
 
 	m    *election.Machine
 	msrc netip.Addr // the source address m was built with
