@@ -196,7 +196,17 @@ func TestKubeletRollingUpgrade(t *testing.T) {
 		if i == 0 {
 			// The Master's pod: handed off to h1 with its priority 0
 			// advert, then taken back by the new pod's preemption.
+			// The new pod's term begins with the announcement just before
+			// its first advert (within 50 ms; the old pod, silent, was gone
+			// seconds before).
+			z, _ := w.first(step, -1, isAdvert("h0", kvVRID, func(p int) bool { return p == 0 }))
+			a2, ok := w.first(step, z.Seq, isAdvert("h0", kvVRID, func(p int) bool { return p > 0 }))
+			if !ok {
+				t.Fatal("wire: no advert from the new h0 pod")
+			}
+			w.until = a2.At.Add(-50 * time.Millisecond)
 			adv := w.cutover(t, step, kvVRID, l.VIP4, "h0", "h1", true)
+			w.until = time.Time{}
 			w.cutover(t, adv.At, kvVRID, l.VIP4, "h1", "h0", false)
 		}
 		checkMove(t, fmt.Sprintf("upgrade of h%d", i), mv, "h0")

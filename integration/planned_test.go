@@ -301,6 +301,9 @@ type wireLog struct {
 	mu    sync.Mutex
 	evs   []wireEvent
 	done  chan struct{}
+	// until, when set, ends the window cutover checks the old Master's
+	// silence in: where that router's next term begins.
+	until time.Time
 }
 
 func startWireLog(l *lab) *wireLog {
@@ -434,7 +437,7 @@ func isGARP(host string, vip netip.Addr) func(wireEvent) bool {
 // cutover checks make before break on the wire for a move of vip from old to
 // now: old's last word (its priority 0 advert when zero is true, else the
 // new Master's first advert) is followed by no announcement from old until it
-// advertises as Master again, if it does; the new
+// w.until, if set; the new
 // Master announces before its first advert. It returns that first advert.
 func (w *wireLog) cutover(t testing.TB, since time.Time, vrid int, vip netip.Addr, old, now string, zero bool) wireEvent {
 	t.Helper()
@@ -461,8 +464,8 @@ func (w *wireLog) cutover(t testing.TB, since time.Time, vrid int, vip netip.Add
 		t.Errorf("wire: %s advertised (%v) before it announced %v (%v): break before make", now, adv, vip, g)
 	}
 	for _, e := range w.events(since) {
-		if e.Seq > after && isAdvert(old, vrid, func(p int) bool { return p > 0 })(e) {
-			break // old is Master again (a new term, a restarted router): its own move
+		if !w.until.IsZero() && !e.At.Before(w.until) {
+			break // old's own later move (a restarted router), judged by its own cutover
 		}
 		if e.Seq <= after || e.Host != old || e.ARP == nil || e.ARP.SPA != vip {
 			continue
