@@ -147,7 +147,7 @@ func (c *converter) instance(n *node) (*outInstance, error) {
 				}
 			}
 			if k.Key == "notify" {
-				c.note(k.Pos, "notify → notify: keepalived passes TYPE NAME STATE PRIORITY as arguments, vipd passes VIPD_INSTANCE, VIPD_STATE, VIPD_PRIORITY and friends in the environment: adapt the script")
+				c.note(k.Pos, "notify → notify: vipd passes keepalived's arguments (INSTANCE NAME STATE PRIORITY), and VIPD_INSTANCE, VIPD_STATE, VIPD_PRIORITY and friends in the environment")
 			}
 		default:
 			why, ok := droppedInInstance[k.Key]
