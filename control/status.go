@@ -98,6 +98,38 @@ type Instance struct {
 	// on): it advertises priority 1 and holds the VIPs only when no other
 	// router is left. It survives restarts.
 	Maintenance bool `json:"maintenance"`
+
+	// Conflicts (issue 13) is what else on the wire is wrong for this
+	// virtual router, active ones first: split-brain, vrid-collision,
+	// foreign-answer, one-way. They never move the VIPs; they explain.
+	// ConflictsTotal counts the episodes started, by kind (every kind).
+	Conflicts      []Conflict        `json:"conflicts"`
+	ConflictsTotal map[string]uint64 `json:"conflicts_total,omitempty"`
+}
+
+// Conflict is one conflict seen on the wire: a kind and who (an address, a
+// MAC, or both). An episode starts with the first evidence and ends when the
+// evidence stops; Events counts the episodes, Count the pieces of evidence.
+type Conflict struct {
+	// Kind is split-brain, vrid-collision, foreign-answer or one-way.
+	Kind string `json:"kind"`
+	Peer string `json:"peer,omitempty"`
+	MAC  string `json:"mac,omitempty"`
+	// VIPs are the foreign router's addresses (vrid-collision) or the VIP
+	// another host answers for (foreign-answer).
+	VIPs []string `json:"vips,omitempty"`
+	// Priority is the other router's, as last advertised.
+	Priority  int       `json:"priority,omitempty"`
+	Active    bool      `json:"active"`
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+	Count     uint64    `json:"count"`
+	Events    uint64    `json:"events"`
+	// Explanation is one line: what the evidence shows and the likely fix.
+	Explanation string `json:"explanation"`
+	// Ended says how the last episode ended (who stepped down), when it
+	// has.
+	Ended string `json:"ended,omitempty"`
 }
 
 // Peer is another router heard on this instance.

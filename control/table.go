@@ -13,17 +13,17 @@ import (
 // of any instance that has them. now is used for the "since" column.
 func WriteTable(w io.Writer, st Status, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIO/EFF\tMASTER\tVIPS\tSINCE\tREASON\tSENT/RECV\tDROPS")
+	fmt.Fprintln(tw, "INSTANCE\tINTERFACE\tVRID\tSTATE\tPRIO/EFF\tMASTER\tVIPS\tSINCE\tREASON\tSENT/RECV\tDROPS\tWARNINGS")
 	for _, in := range st.Instances {
 		state := in.State
 		if in.Maintenance {
 			state += "(maint)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s\n",
 			in.Name, in.Interface, in.VRID, state,
 			in.Priority, in.EffectivePriority, orDash(in.Master),
 			vipColumn(in.VIPs, in.VIPsPresent), since(in.Since, now), in.Reason,
-			in.AdvertsSent, in.AdvertsReceived, dropColumn(in.Drops))
+			in.AdvertsSent, in.AdvertsReceived, dropColumn(in.Drops), warningColumn(in.Conflicts))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -80,7 +80,32 @@ func instanceNotes(in Instance) []string {
 	if in.AddFailing {
 		out = append(out, fmt.Sprintf("adding VIPs fails (%d errors): advertising priority 1 until it works", in.AddErrors))
 	}
+	for _, c := range in.Conflicts {
+		if c.Active {
+			out = append(out, fmt.Sprintf("warning: %s: %s", c.Kind, c.Explanation))
+		}
+	}
 	return out
+}
+
+// warningColumn names the active conflicts (issue 13) by kind and who, or
+// "-": the explanation is in the notes below the table.
+func warningColumn(cs []Conflict) string {
+	var out []string
+	for _, c := range cs {
+		if !c.Active {
+			continue
+		}
+		who := c.Peer
+		if who == "" {
+			who = c.MAC
+		}
+		out = append(out, c.Kind+"("+who+")")
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ",")
 }
 
 func orDash(s string) string {

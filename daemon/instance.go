@@ -73,6 +73,9 @@ type osDeps struct {
 	reg *registry
 	// checks builds health checks (a reload replaces them); nil: none.
 	checks func(*config.Instance, *slog.Logger) (penaltySource, error)
+	// watch opens the ARP/ND watcher of conflict detection (issue 13,
+	// conflicts.go); nil: none.
+	watch func(ifi *net.Interface, family int) (addrWatcher, error)
 }
 
 // ours reports whether a is a VIP of any instance of this process.
@@ -159,6 +162,16 @@ type instance struct {
 	// receive.go, sockets.go, loop.go armDeadline).
 	verdict vrrp.Verdict // scratch of receive: its address array is reused
 	armed   time.Time    // when deadline is set to fire; zero when stopped
+
+	// Conflict detection (issue 13; conflicts.go): the table; the watcher of
+	// binding generation watchGen (nil while unbound, or if it failed) and
+	// the MAC it was given; sightings carries its reports to the loop.
+	// Detection reports only: nothing here reaches the machine.
+	conflicts *detector
+	watcher   addrWatcher
+	watchGen  int
+	watchMAC  net.HardwareAddr
+	sightings chan watchReport
 }
 
 // counters are what status and metrics report.
@@ -244,6 +257,9 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 		},
 		peers:  newPeerTable(maxPeers),
 		unheld: map[netip.Addr]bool{},
+		// Issue 13: conflict detection.
+		conflicts: newDetector(log, instanceConfig{vrid: cfg.VRID, peers: cfg.Peers}),
+		sightings: make(chan watchReport, 16),
 	}
 	// The machine is built for the source address that is not known until the
 	// interface is; until then it has the family's unspecified address and

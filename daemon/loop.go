@@ -24,7 +24,8 @@ func (in *instance) run(ctx context.Context) (err error) {
 	defer func() {
 		stop()
 		in.unbind()
-		in.closeHooks() // before the wait: the runner's goroutine ends with it
+		in.closeWatcher() // issue 13
+		in.closeHooks()   // before the wait: the runner's goroutine ends with it
 		wg.Wait()
 	}()
 	defer func() {
@@ -72,6 +73,7 @@ func (in *instance) run(ctx context.Context) (err error) {
 			return nil
 		}
 		in.armDeadline()
+		in.syncWatcher() // issue 13: the ARP/ND watcher follows the binding
 		select {
 		case <-shutdown:
 			in.step(time.Now(), election.Event{Kind: election.EventShutdown})
@@ -97,7 +99,13 @@ func (in *instance) run(ctx context.Context) (err error) {
 
 		case <-in.deadline.C:
 			in.armed = time.Time{}
-			in.step(time.Now(), election.Event{Kind: election.EventTimer})
+			now := time.Now()
+			in.probeBeforeTakeover(now) // issue 13: reports only, never waits
+			in.step(now, election.Event{Kind: election.EventTimer})
+			in.conflictTick(now)
+
+		case r := <-in.sightings: // issue 13: the ARP/ND watcher
+			in.sighted(time.Now(), r)
 
 		case u, ok := <-updates:
 			if !ok {

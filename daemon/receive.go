@@ -59,6 +59,10 @@ func (in *instance) receive(now time.Time, p vrrp.Packet) {
 		if v.Drop != vrrp.DropVRID {
 			in.log.Debug("advert dropped", "from", p.Src.String(), "reason", v.Drop.String(), "err", v.Err)
 		}
+		// Issue 13: another virtual router on our VRID (reported only).
+		if v.Drop == vrrp.DropNotPeer || v.Drop == vrrp.DropInterval {
+			in.conflictAdvert(now, p.Src, v, in.m.Status())
+		}
 		return
 	}
 	in.received++
@@ -73,7 +77,9 @@ func (in *instance) receive(now time.Time, p vrrp.Packet) {
 	}
 	peer.Priority = int(v.Advert.Priority)
 	in.noteOwner(p.Src, v.Advert.Priority)
+	before := in.m.Status() // issue 13: the detector compares the states
 	in.step(now, election.Event{Kind: election.EventAdvert, From: p.Src, Priority: v.Advert.Priority, Interval: v.Advert.Interval})
+	in.conflictAdvert(now, p.Src, v, before) // issue 13: reports only
 }
 
 // peerTable is the bounded set of routers heard on an instance.

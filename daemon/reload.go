@@ -97,6 +97,7 @@ func (r *registry) prepare(c config.Instance, lock *instanceLock, maintenance bo
 		liveVIPs: func(ifname string) []netip.Addr { return liveVIPs(r.stateDir, ifname, r.locks()) },
 		reg:      r,
 		checks:   r.sys.newChecks,
+		watch:    r.sys.watch, // issue 13
 	}
 	in, err := newInstance(c, ilog, deps, checks)
 	if err != nil {

@@ -39,6 +39,8 @@ type system struct {
 	socketDrops func() []socketDrops
 	// features reports what the running kernel supports; nil skips the check.
 	features func() (netlink.Kernel, error)
+	// watch opens an interface's ARP/ND watcher (issue 13); nil: none.
+	watch func(ifi *net.Interface, family int) (addrWatcher, error)
 }
 
 // Run runs every configured instance until ctx ends, then hands each VIP off
@@ -57,6 +59,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload ...Re
 		listen:        sockets.listen, // one socket per interface (sockets.go)
 		socketDrops:   sockets.interfaceDrops,
 		dialAnnouncer: func(ifi *net.Interface) (announcer, error) { return arp.Dial(ifi) },
+		watch:         openWatcher, // issue 13: conflict detection
 		newChecks:     newHealthChecks,
 		listenControl: control.Listen,
 		listenMetrics: func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) },

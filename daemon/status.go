@@ -100,6 +100,9 @@ func (in *instance) snapshot() control.Instance {
 	if in.checks != nil {
 		st.Checks = in.checks.Status()
 	}
+	// Issue 13: conflicts seen on the wire, brought up to date first.
+	in.conflictTick(time.Now())
+	st.Conflicts, st.ConflictsTotal = in.conflicts.status()
 	if s.State == election.Master && time.Since(in.lastSent) > 3*in.cfg.AdvertInterval {
 		st.Stalled = true
 	}

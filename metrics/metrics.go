@@ -43,8 +43,11 @@ var (
 	descReload  = prometheus.NewDesc("vipd_config_reloads_total", "Configuration reloads (SIGHUP), by result: applied or rejected (the running configuration went on).", []string{"result"}, nil)
 	descMaint   = prometheus.NewDesc("vipd_maintenance", "1 while the instance is in maintenance mode (vipctl maintenance on).", labels, nil)
 	descIfDrops = prometheus.NewDesc("vipd_interface_adverts_dropped_total", "VRRP packets the interface's shared socket dropped before any instance saw them, by reason (vrid: a VRID no instance serves).", []string{"interface", "family", "reason"}, nil)
-	descUp      = prometheus.NewDesc("vipd_status_up", "1 if every instance answered the scrape.", nil, nil)
-	descInfo    = prometheus.NewDesc("vipd_build_info", "vipd's version.", []string{"version"}, nil)
+	// Issue 13: conflicts seen on the wire (they never move the VIPs).
+	descConflicts = prometheus.NewDesc("vipd_conflicts_total", "Conflicts seen on the wire that started, by kind (split-brain, vrid-collision, foreign-answer, one-way); see vipctl status.", append(labels, "kind"), nil)
+	descConflictA = prometheus.NewDesc("vipd_conflict_active", "Conflicts of the kind active now.", append(labels, "kind"), nil)
+	descUp        = prometheus.NewDesc("vipd_status_up", "1 if every instance answered the scrape.", nil, nil)
+	descInfo      = prometheus.NewDesc("vipd_build_info", "vipd's version.", []string{"version"}, nil)
 )
 
 // collector reads the status document at scrape time, so the metrics and
@@ -113,6 +116,16 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descMaint, b2f(in.Maintenance), l)
 		if in.State == "FAULT" {
 			gauge(descFault, 1, with(in.Reason))
+		}
+		for k, n := range in.ConflictsTotal {
+			active := 0
+			for _, c := range in.Conflicts {
+				if c.Kind == k && c.Active {
+					active++
+				}
+			}
+			counter(descConflicts, n, with(k))
+			gauge(descConflictA, float64(active), with(k))
 		}
 		for _, v := range in.VIPs {
 			present := false
