@@ -187,7 +187,7 @@ func (s *sentFrames) WriteTo(b []byte, a net.Addr) (int, error) {
 	return len(b), nil
 }
 func (s *sentFrames) SetBPF(f []bpf.RawInstruction) error { s.filter = f; return nil }
-func (s *sentFrames) Close() error                         { return nil }
+func (s *sentFrames) Close() error                        { return nil }
 
 func TestProbeIsRFC5227(t *testing.T) {
 	c := &sentFrames{}
