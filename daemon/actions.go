@@ -61,7 +61,32 @@ func (in *instance) do(now time.Time, a election.Action) {
 		in.removeVIPs()
 	case election.ActAnnounce:
 		in.announceRound()
+	case election.ActConfirm:
+		in.confirm()
 	}
+}
+
+// confirmation is the outcome of the checks' fresh probe.
+type confirmation struct {
+	ok  bool
+	err error
+}
+
+// confirm probes the checks once, off the loop (a probe can take its
+// timeout), and reports back through in.confirmed.
+func (in *instance) confirm() {
+	if in.checks == nil {
+		in.raise(election.Event{Kind: election.EventConfirmed, On: true})
+		return
+	}
+	checks, ctx := in.checks, in.ctx
+	in.spawn("confirmation probe", func() {
+		ok, err := checks.Confirm(ctx)
+		select {
+		case in.confirmed <- confirmation{ok, err}:
+		case <-ctx.Done():
+		}
+	})
 }
 
 // send sends one advert to every destination, with the checksum each needs.

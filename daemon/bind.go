@@ -26,6 +26,14 @@ func (in *instance) rebind(now time.Time) {
 	want := in.lookup()
 	old := in.bind
 	newLink := old.ifi == nil || want.ifi == nil || old.ifi.Index != want.ifi.Index
+	if old.ifi != nil && want.ifi != nil && old.ifi.Index != want.ifi.Index {
+		// Deleted and created again between two reads: the old link took
+		// the VIPs with it. Leave the election on the old binding first, so
+		// that the machine does not stay Master with nothing on the new one.
+		in.acceptOwner(false)
+		in.closeSockets()
+		in.step(now, election.Event{Kind: election.EventFault, Cause: election.FaultInterfaceMissing})
+	}
 	if in.conn != nil && (want.fault != election.FaultNone || newLink || want.source != old.source) {
 		in.closeSockets() // bound to the old index or source
 	}
@@ -34,9 +42,9 @@ func (in *instance) rebind(now time.Time) {
 		in.applyFault(now)
 		return
 	}
-	if newLink {
+	if st := in.m.Status().State; newLink && st != election.Master && st != election.Handoff {
 		// The first bind, or the interface was recreated: no VIP of ours may
-		// be on it before the election says so.
+		// be on it before the election says so. Never while holding them.
 		in.sweep()
 	}
 	if want.source != in.msrc {

@@ -297,3 +297,27 @@ func TestFaultCheckFaultsTheInstance(t *testing.T) {
 		rb.stop(t)
 	})
 }
+
+// A link deleted and created again between two reads of the loop (only the
+// LinkAdded is seen): the Master must end up with its VIPs on the new link.
+func TestRecreatedBetweenReadsKeepsMasterWhole(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		lan := newLAN()
+		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+		ra := start(t, a, testInstance(51, 200))
+		rb := start(t, b, testInstance(51, 100))
+		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && a.has(vip) })
+		a.mu.Lock()
+		a.vips = map[netip.Addr]bool{} // the old link took them
+		a.mu.Unlock()
+		a.createLink(11)
+		waitFor(t, 10*time.Second, "a master with its VIP on the new link", func() bool {
+			return ra.state(t) == "MASTER" && a.has(vip) && ra.status(t).IfIndex == 11
+		})
+		if b.has(vip) {
+			t.Error("b holds the VIP too")
+		}
+		ra.stop(t)
+		rb.stop(t)
+	})
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -12,11 +13,12 @@ import (
 
 // fakeChecks is a health tracker whose penalty the test sets.
 type fakeChecks struct {
-	initial int
-	changes chan int
-	faults  chan bool
-	mu      sync.Mutex
-	fault   string
+	initial      int
+	changes      chan int
+	faults       chan bool
+	mu           sync.Mutex
+	fault        string
+	confirmFails bool
 }
 
 func newFakeChecks(initial int) *fakeChecks {
@@ -24,6 +26,16 @@ func newFakeChecks(initial int) *fakeChecks {
 }
 
 func (f *fakeChecks) FaultChanges() <-chan bool { return f.faults }
+
+// Confirm passes unless confirmFails is set.
+func (f *fakeChecks) Confirm(context.Context) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.confirmFails {
+		return false, errors.New("check apiserver: connection refused")
+	}
+	return true, nil
+}
 func (f *fakeChecks) Fault() (bool, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

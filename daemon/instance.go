@@ -56,6 +56,9 @@ type penaltySource interface {
 	Penalty() int
 	FaultChanges() <-chan bool
 	Fault() (bool, string)
+	// Confirm probes the checks that are up once, now, without recording:
+	// whether they still pass (before preempting a live master).
+	Confirm(ctx context.Context) (bool, error)
 	Status() []control.Check
 }
 
@@ -149,6 +152,8 @@ type instance struct {
 	statusc chan chan control.Instance
 	ctrlc   chan ctrlRequest
 	reconf  chan reconfRequest
+	// confirmed carries the outcome of a confirmation probe (ActConfirm).
+	confirmed chan confirmation
 	// checksStop ends the running checks (a reload replaces them).
 	checksStop context.CancelFunc
 	// maintenance is the maintenance mode asked for (persisted; read at
@@ -239,17 +244,18 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 			AuthType:  authType,
 			AuthData:  auth,
 		},
-		buf:      make([]byte, 0, vrrp.MaxLen),
-		deadline: newStoppedTimer(),
-		resub:    newStoppedTimer(),
-		retry:    newStoppedTimer(),
-		stopped:  make(chan struct{}),
-		pkts:     make(chan packet, 64),
-		readErr:  make(chan readFailure, 4),
-		crash:    make(chan crashReport, 4),
-		statusc:  make(chan chan control.Instance),
-		ctrlc:    make(chan ctrlRequest),
-		reconf:   make(chan reconfRequest),
+		buf:       make([]byte, 0, vrrp.MaxLen),
+		deadline:  newStoppedTimer(),
+		resub:     newStoppedTimer(),
+		retry:     newStoppedTimer(),
+		stopped:   make(chan struct{}),
+		pkts:      make(chan packet, 64),
+		readErr:   make(chan readFailure, 4),
+		crash:     make(chan crashReport, 4),
+		statusc:   make(chan chan control.Instance),
+		ctrlc:     make(chan ctrlRequest),
+		reconf:    make(chan reconfRequest),
+		confirmed: make(chan confirmation, 1),
 		counters: counters{
 			drops:       map[string]uint64{},
 			forms:       map[string]uint64{},
@@ -290,6 +296,7 @@ func (in *instance) newMachine(source netip.Addr) (*election.Machine, error) {
 		AnnounceCount:    in.cfg.AnnounceCount,
 		AnnounceInterval: in.cfg.AnnounceInterval,
 		AnnounceRefresh:  in.cfg.AnnounceRefresh,
+		ConfirmPreempt:   len(in.cfg.Checks) > 0,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: instance %s: %w", in.cfg.Name, err)

@@ -150,6 +150,12 @@ func (in *instance) run(ctx context.Context) (err error) {
 		case req := <-in.ctrlc:
 			req.reply <- in.control(req)
 
+		case c := <-in.confirmed:
+			if !c.ok {
+				in.log.Info("not taking over from the master: this host's own checks fail a fresh probe", "master", addrString(in.m.Status().Master), "err", c.err)
+			}
+			in.step(time.Now(), election.Event{Kind: election.EventConfirmed, On: c.ok})
+
 		case req := <-in.reconf:
 			req.reply <- in.reconfigure(time.Now(), req.cfg, req.checks)
 
@@ -158,7 +164,7 @@ func (in *instance) run(ctx context.Context) (err error) {
 				// A socket that fails for good is rebuilt, as after the
 				// interface was recreated: the error is counted, not fatal.
 				in.logErr("reading the VRRP socket", rf.err)
-				in.unbind()
+				in.closeSockets() // the binding stays: the VIPs too
 				in.rebind(time.Now())
 			}
 		}

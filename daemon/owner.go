@@ -13,9 +13,9 @@ import (
 // address that is local here, and Linux drops them before any socket sees
 // them unless the interface has net.ipv4.conf.<if>.accept_local=1. The Backup
 // would never hear the owner come back, and both would answer for the
-// address. So, for as long as it holds an owner's address, vipd turns
-// accept_local on, through rtnetlink (no writable /proc/sys needed), and
-// restores it when it lets go.
+// address. So, for as long as it holds IPv4 VIPs, vipd turns accept_local on,
+// through rtnetlink (no writable /proc/sys needed), and restores it when it
+// lets go. (IPv6 adverts come from link-local addresses: no such problem.)
 
 // acceptLocalSetter is the part of *netlink.Handle that sets accept_local.
 type acceptLocalSetter interface {
@@ -32,21 +32,13 @@ func (in *instance) noteOwner(src netip.Addr, prio uint8) {
 	in.log.Info("the address owner is on the link; while master this host holds its address and accepts packets from it (accept_local)", "owner", src.String())
 }
 
-// holdsOwnersAddress reports whether a VIP is an owner's own address: the
-// owner heard on the link, or configured as a unicast peer.
+// holdsOwnersAddress reports whether a VIP may be another router's own
+// address. vipd cannot know that for sure: a Backup that took over while the
+// owner was away (a cold boot in the wrong order, a restart) never heard it.
+// So every IPv4 VIP counts: accept_local is on for exactly as long as this
+// host holds them, and restored when it lets go.
 func (in *instance) holdsOwnersAddress() bool {
-	if in.owner() || in.cfg.Family() != 4 {
-		return false
-	}
-	if in.ownerAddr.IsValid() {
-		return true
-	}
-	for _, p := range in.cfg.Peers {
-		if slices.Contains(in.cfg.VIPs, p) {
-			return true
-		}
-	}
-	return false
+	return !in.owner() && in.cfg.Family() == 4
 }
 
 // acceptOwner turns accept_local on while we hold an owner's address, and

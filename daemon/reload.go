@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -204,13 +205,13 @@ func (r *registry) reloadLoop(ctx context.Context, cur *config.Config, rl Reload
 				return
 			}
 		}
-		next, err := rl.Load()
+		next, err := safeLoad(rl.Load)
 		if err != nil {
 			r.reloadF.Add(1)
 			r.log.Error("reload rejected: the running configuration goes on unchanged", "err", err)
 			continue
 		}
-		if err := r.apply(ctx, cur, next); err != nil {
+		if err := r.safeApply(ctx, cur, next); err != nil {
 			r.reloadF.Add(1)
 			r.log.Error("reload failed part way", "err", err)
 			continue
@@ -306,3 +307,23 @@ func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
 }
 
 func checksSame(a, b []config.Check) bool { return reflect.DeepEqual(a, b) }
+
+// safeLoad and safeApply turn a panic (a bug) into a rejected reload: the
+// running instances keep their VIPs.
+func safeLoad(load func() (*config.Config, error)) (cfg *config.Config, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("daemon: internal error reading the configuration: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return load()
+}
+
+func (r *registry) safeApply(ctx context.Context, cur, next *config.Config) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("daemon: internal error applying the configuration: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return r.apply(ctx, cur, next)
+}

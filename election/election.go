@@ -271,6 +271,15 @@ type Config struct {
 	// DefaultRetryBackoff and DefaultRetryBackoffMax.
 	RetryBackoff    time.Duration
 	RetryBackoffMax time.Duration
+
+	// ConfirmPreempt makes a Backup confirm its own health (ActConfirm)
+	// before it preempts a live Master of lower priority; set it when the
+	// router has health checks. When every router's checks fail together
+	// (all apiservers down because etcd lost quorum) they fall at
+	// independent moments: without a fresh look, the first Master whose
+	// check falls would lose the VIP to a router whose check is about to
+	// fall too. Taking over from a silent Master is never delayed.
+	ConfirmPreempt bool
 }
 
 func (c Config) validate() error {
@@ -408,6 +417,11 @@ const (
 	// (Handoff) and to go on as Backup; it may take the role back later
 	// by the usual rules. Other states ignore it.
 	EventResign
+	// EventConfirmed reports the outcome of ActConfirm: Event.On is true
+	// when the router's own checks still pass. A Backup waiting to preempt
+	// then takes over; otherwise it accepts the Master again for a
+	// Master_Down_Interval.
+	EventConfirmed
 	// EventMaintenance turns maintenance mode on (Event.On) or off. On:
 	// the effective priority is PriorityMaintenance, and a Master resigns
 	// as for EventResign. Off: the priority the checks leave applies
@@ -432,6 +446,7 @@ var eventNames = [...]string{
 	EventVIPsMissing:     "vips-missing",
 	EventHardwareChanged: "hardware-changed",
 	EventResign:          "resign",
+	EventConfirmed:       "confirmed",
 	EventMaintenance:     "maintenance",
 }
 
@@ -457,7 +472,8 @@ type Event struct {
 	// Cause is why the interface is unusable (EventFault). FaultNone, or a
 	// value outside the FaultCause constants, is taken as FaultLinkDown.
 	Cause FaultCause
-	// On turns maintenance mode on or off (EventMaintenance).
+	// On turns maintenance mode on or off (EventMaintenance), or says the
+	// checks passed (EventConfirmed).
 	On bool
 }
 
@@ -495,6 +511,10 @@ const (
 	// out. The machine schedules the rounds; it emits ActAnnounce only in
 	// Master, after ActAddVIPs.
 	ActAnnounce
+	// ActConfirm: probe the router's own health checks once, now, and
+	// report EventConfirmed (Config.ConfirmPreempt). Emitted by a Backup
+	// about to preempt a live Master.
+	ActConfirm
 )
 
 var actionNames = [...]string{
@@ -502,6 +522,7 @@ var actionNames = [...]string{
 	ActAddVIPs:    "add-vips",
 	ActRemoveVIPs: "remove-vips",
 	ActAnnounce:   "announce",
+	ActConfirm:    "confirm",
 }
 
 func (k ActionKind) String() string {

@@ -78,6 +78,11 @@ type Machine struct {
 	afterHandoff State
 	handoffUntil time.Time
 
+	// confirmUntil is set while a Backup waits for EventConfirmed before
+	// preempting (Config.ConfirmPreempt): the outcome is taken as a failure
+	// if it has not come by then.
+	confirmUntil time.Time
+
 	// Remove failures: removePending means addresses may be left behind;
 	// removeRetry is the next ActRemoveVIPs (not in Master).
 	removePending bool
@@ -147,6 +152,10 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 		if m.state == Fault {
 			return m.start(now, ReasonLinkUp)
 		}
+		if m.state == Handoff && m.afterHandoff == Fault {
+			// Fit again before anyone took over: keep serving.
+			return m.becomeMaster(now, ReasonLinkUp)
+		}
 		return nil
 	case EventShutdown:
 		return m.shutdown(now)
@@ -186,6 +195,16 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 			return nil
 		}
 		return m.handoff(now, Backup, ReasonResign)
+	case EventConfirmed:
+		if m.state != Backup || m.confirmUntil.IsZero() {
+			return nil // late, or no longer wanted
+		}
+		m.confirmUntil = time.Time{}
+		if ev.On {
+			return m.becomeMaster(now, ReasonPreempt)
+		}
+		m.unconfirmed(now)
+		return nil
 	case EventMaintenance:
 		old := m.prio()
 		m.maint = ev.On
@@ -222,6 +241,7 @@ func (m *Machine) Deadline() time.Time {
 		return d
 	case Backup:
 		earliest(m.downTimer)
+		earliest(m.confirmUntil)
 	case Handoff:
 		// Holding the addresses, silent: the end of the wait, and of an
 		// add penalty.
@@ -290,7 +310,7 @@ func (m *Machine) transition(now time.Time, s State, r Reason) {
 	m.discarded, m.discardedPrio, m.discardedInterval = netip.Addr{}, 0, 0
 	m.announceAt, m.announceLeft, m.announceRetry, m.announceFails = time.Time{}, 0, false, 0
 	m.refreshAt = time.Time{}
-	m.handoffUntil = time.Time{}
+	m.handoffUntil, m.confirmUntil = time.Time{}, time.Time{}
 	if s != Master {
 		m.addRetry = time.Time{} // retried only in Master
 	}
@@ -358,8 +378,12 @@ func (m *Machine) handoffAdvert(now time.Time, ev Event) []Action {
 		return nil // another router resigning too: not a new Master
 	}
 	acts := leaveMaster(nil)
-	if m.afterHandoff == Initialize {
+	switch m.afterHandoff {
+	case Initialize:
 		m.transition(now, Initialize, ReasonHandoffDone)
+		return acts
+	case Fault:
+		m.transition(now, Fault, m.fault.Reason())
 		return acts
 	}
 	m.transition(now, Backup, ReasonHandoffDone)
@@ -438,11 +462,17 @@ func (m *Machine) timer(now time.Time) []Action {
 	switch m.state {
 	case Handoff:
 		if due(m.handoffUntil) {
-			if m.afterHandoff == Initialize {
+			switch m.afterHandoff {
+			case Initialize:
 				// Nobody took over: there is no other router. Stop now.
 				acts = append(acts, leaveMaster(nil)...)
 				m.transition(now, Initialize, ReasonHandoffTimeout)
-			} else {
+			case Fault:
+				// Nobody took over from an unfit router: Fault, as
+				// keepalived's weight 0 check does.
+				acts = append(acts, leaveMaster(nil)...)
+				m.transition(now, Fault, m.fault.Reason())
+			default:
 				// Nobody took over a resignation: keep serving, as Master.
 				return m.becomeMaster(now, ReasonHandoffTimeout)
 			}
@@ -470,9 +500,22 @@ func (m *Machine) timer(now time.Time) []Action {
 		}
 		return acts
 	}
+	if m.state == Backup && due(m.confirmUntil) {
+		// The confirmation did not come back in time: no takeover.
+		m.confirmUntil = time.Time{}
+		m.unconfirmed(now)
+	}
 	// RFC 9568 §6.4.2: Master_Down_Timer fires.
 	if m.state == Backup && due(m.downTimer) {
-		acts = append(acts, m.becomeMaster(now, m.downReason)...)
+		if m.downReason == ReasonPreempt && m.cfg.ConfirmPreempt {
+			// A live Master of lower priority: first check that this
+			// router is still better than it (its own checks pass).
+			m.downTimer = time.Time{}
+			m.confirmUntil = now.Add(m.cfg.AdvertInterval + time.Second)
+			acts = append(acts, Action{Kind: ActConfirm})
+		} else {
+			acts = append(acts, m.becomeMaster(now, m.downReason)...)
+		}
 	}
 	if m.state != Master && due(m.removeRetry) {
 		m.removeRetry = time.Time{} // until the outcome is reported
@@ -528,7 +571,17 @@ func (m *Machine) backupAdvert(now time.Time, ev Event) {
 
 // acceptAdvert is the accepting branch of RFC 9568 §6.4.2: learn
 // Master_Adver_Interval (version 3), reset Master_Down_Timer.
+// unconfirmed is a preemption that the router's own checks did not confirm:
+// it follows the Master again for a Master_Down_Interval, as if it had just
+// accepted its advert; with Preempt_Mode it tries again after that if it
+// still outranks it.
+func (m *Machine) unconfirmed(now time.Time) {
+	m.downTimer = now.Add(m.masterDownInterval())
+	m.downReason = ReasonMasterDown
+}
+
 func (m *Machine) acceptAdvert(now time.Time, from netip.Addr, prio uint8, interval time.Duration) {
+	m.confirmUntil = time.Time{} // a fresh advert supersedes a pending confirmation
 	if m.cfg.Version == 3 && interval > 0 {
 		m.masterAdverInterval = interval
 	}
@@ -676,6 +729,11 @@ func (m *Machine) faulted(now time.Time, c FaultCause) []Action {
 	m.fault = c
 	switch m.state {
 	case Master:
+		if c == FaultCheck {
+			// The link works: hand off with zero loss, as a planned
+			// move, and be in Fault once the new Master is heard.
+			return m.handoff(now, Fault, ReasonCheckFault)
+		}
 		// No priority 0 advert: the interface would not carry it.
 		acts := leaveMaster(nil)
 		m.transition(now, Fault, c.Reason())
@@ -685,6 +743,13 @@ func (m *Machine) faulted(now time.Time, c FaultCause) []Action {
 	case Fault:
 		m.reason = c.Reason() // the same Fault, for another cause
 	case Handoff:
+		if c == FaultCheck {
+			// The hand-off goes on; it ends in Fault, unless in a stop.
+			if m.afterHandoff != Initialize {
+				m.afterHandoff = Fault
+			}
+			return nil
+		}
 		// The interface cannot carry the hand-off any more.
 		acts := leaveMaster(nil)
 		if m.afterHandoff == Initialize {

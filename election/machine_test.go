@@ -129,7 +129,7 @@ func TestNames(t *testing.T) {
 	for k := EventStartup; k <= EventMaintenance+1; k++ {
 		got = append(got, k.String())
 	}
-	for k := ActSendAdvert; k <= ActAnnounce+1; k++ {
+	for k := ActSendAdvert; k <= ActConfirm+1; k++ {
 		got = append(got, k.String())
 	}
 	want := []string{
@@ -141,8 +141,8 @@ func TestNames(t *testing.T) {
 		"none", "link-down", "interface-missing", "no-source-address", "check-fault", "FaultCause(5)",
 		"startup", "advert", "timer", "priority", "link-down", "link-up", "shutdown", "fault",
 		"announce-failed", "add-failed", "add-ok", "remove-failed", "remove-ok", "vips-missing",
-		"hardware-changed", "resign", "maintenance", "EventKind(17)",
-		"send-advert", "add-vips", "remove-vips", "announce", "ActionKind(4)",
+		"hardware-changed", "resign", "confirmed", "maintenance", "EventKind(18)",
+		"send-advert", "add-vips", "remove-vips", "announce", "confirm", "ActionKind(5)",
 	}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("names:\n got %q\nwant %q", got, want)

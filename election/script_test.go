@@ -22,6 +22,7 @@ var update = flag.Bool("update", false, "rewrite the expected output of testdata
 //
 //	new [version=3] priority=N interval=D [preempt=BOOL] [delay=D] addr=A
 //	    [announce=N] [announce-interval=D] [refresh=D] [backoff=D] [backoff-max=D]
+//	    [confirm=BOOL]
 //	step t=T EVENT            T: offset from the start (0, 1.5s), or
 //	                          "deadline", "deadline+D", "deadline-D"
 //	status                    prints priorities, timer lengths and failures
@@ -34,7 +35,8 @@ var update = flag.Bool("update", false, "rewrite the expected output of testdata
 // advert from=A prio=N [interval=D], priority prio=N,
 // fault cause=link-down|interface-missing|no-source-address,
 // announce-failed, add-failed, add-ok, remove-failed, remove-ok,
-// vips-missing, hardware-changed, resign, maintenance on=true|false.
+// vips-missing, hardware-changed, resign, maintenance on=true|false,
+// confirmed ok=true|false.
 //
 // A step prints the actions it returned, if any, then the state.
 func TestScripts(t *testing.T) {
@@ -196,6 +198,8 @@ func (r *scriptRunner) exec(verb string, args []string) ([]string, error) {
 				cfg.RetryBackoff, err = time.ParseDuration(v)
 			case "backoff-max":
 				cfg.RetryBackoffMax, err = time.ParseDuration(v)
+			case "confirm":
+				cfg.ConfirmPreempt, err = strconv.ParseBool(v)
 			default:
 				err = fmt.Errorf("unknown key %q", k)
 			}
@@ -322,6 +326,9 @@ func (r *scriptRunner) step(args []string) ([]string, error) {
 		ev.Kind = EventHardwareChanged
 	case "resign":
 		ev.Kind = EventResign
+	case "confirmed":
+		ev.Kind = EventConfirmed
+		ev.On = kv["ok"] == "true"
 	case "maintenance":
 		ev.Kind = EventMaintenance
 		switch kv["on"] {

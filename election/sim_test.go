@@ -121,17 +121,24 @@ type simNode struct {
 	addBroken, removeBroken bool
 	announceFlaky           float64
 
-	maint    bool      // maintenance mode, as last delivered
-	vips     bool      // some VIP is on the interface
-	resigned bool      // sent a priority 0 advert since it last added the VIPs
-	deadline time.Time // m.Deadline() as last seen
-	timerAt  time.Time // when EventTimer is delivered: deadline plus lateness
+	maint bool // maintenance mode, as last delivered
+	// confirmFails makes its confirmations (ActConfirm) fail: its own
+	// checks would not pass a fresh probe.
+	confirmFails bool
+	vips         bool      // some VIP is on the interface
+	resigned     bool      // sent a priority 0 advert since it last added the VIPs
+	deadline     time.Time // m.Deadline() as last seen
+	timerAt      time.Time // when EventTimer is delivered: deadline plus lateness
 	// failingSince is when the node became Master with a failing add;
 	// zero when it is not.
 	failingSince time.Time
 }
 
 func (n *simNode) usable() bool { return n.fault == FaultNone }
+
+// linkWorks reports whether the node's link carries adverts: a fault check
+// that is down leaves it working.
+func (n *simNode) linkWorks() bool { return n.fault == FaultNone || n.fault == FaultCheck }
 
 type simPacket struct {
 	at       time.Time
@@ -266,6 +273,7 @@ func (s *sim) setup() {
 			AnnounceRefresh:  refresh,
 			RetryBackoff:     backoff,
 			RetryBackoffMax:  s.backoffMax,
+			ConfirmPreempt:   s.rng.IntN(2) == 0,
 		}
 		s.nodes = append(s.nodes, &simNode{id: i, addr: addr, cfg: cfg})
 	}
@@ -379,7 +387,7 @@ func (s *sim) runUntil(t time.Time) {
 }
 
 func (s *sim) send(from *simNode, prio uint8, farewell bool) {
-	if !from.usable() {
+	if !from.linkWorks() {
 		s.failf("r%d sent an advert with its interface down (%v)", from.id, from.fault)
 		return
 	}
@@ -467,6 +475,12 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 				n.vips = false
 				outcomes = append(outcomes, Event{Kind: EventRemoveOK})
 			}
+		case ActConfirm:
+			// The router's own checks: mostly still passing.
+			if !n.cfg.ConfirmPreempt || after.State != Backup {
+				s.failf("r%d: confirm in %v (confirm-preempt %v)", n.id, after.State, n.cfg.ConfirmPreempt)
+			}
+			outcomes = append(outcomes, Event{Kind: EventConfirmed, On: !n.confirmFails})
 		case ActAnnounce:
 			if after.State != Master || !n.vips || n.resigned {
 				s.failf("r%d: announce in %v with vips=%v resigned=%v", n.id, after.State, n.vips, n.resigned)
@@ -664,7 +678,7 @@ func (s *sim) chaos() {
 func (s *sim) disturb() {
 	r := s.rng
 	n := s.nodes[r.IntN(len(s.nodes))]
-	switch op := r.IntN(15); op {
+	switch op := r.IntN(16); op {
 	case 0: // crash: the process and its addresses are gone
 		if n.m != nil {
 			s.crash(n)
@@ -743,6 +757,9 @@ func (s *sim) disturb() {
 		if n.m != nil {
 			s.deliver(n, Event{Kind: EventResign})
 		}
+	case 15: // the router's own checks would fail a fresh probe, or pass again
+		n.confirmFails = !n.confirmFails
+		s.tracef("r%d confirmations fail %v", n.id, n.confirmFails)
 	case 14: // vipctl maintenance on/off
 		if n.m != nil {
 			n.maint = !n.maint
@@ -770,6 +787,9 @@ func (s *sim) quiet() {
 		return
 	}
 	s.loss, s.dup, s.jitter = 0, 0, 0
+	for _, n := range s.nodes {
+		n.confirmFails = false // a healthy router's checks pass
+	}
 	s.checkFailingMasters()
 	if s.err != nil {
 		return

@@ -350,3 +350,43 @@ func publish[T any](ch chan T, v T) {
 	}
 	ch <- v
 }
+
+// Confirm probes every check once, at once and concurrently, without
+// recording the results, and reports whether every check that is up now
+// still passes; err names the first that does not. A router about to take
+// over from a live master whose priority just dropped calls it: when every
+// apiserver fails together (etcd lost quorum), the checks fall at
+// independent moments, and without a fresh look a router whose own check
+// has not fallen yet would take the VIP to a host that is no better.
+// Checks already down are not probed again: they already count.
+func (t *Tracker) Confirm(ctx context.Context) (ok bool, err error) {
+	t.mu.Lock()
+	up := make([]bool, len(t.status))
+	for i, st := range t.status {
+		up[i] = st.Up
+	}
+	t.mu.Unlock()
+	results := make(chan Result, len(t.checks))
+	n := 0
+	for i, c := range t.checks {
+		if !up[i] {
+			continue
+		}
+		n++
+		go func() {
+			defer func() {
+				if r := recover(); r != nil {
+					results <- Result{Check: c.spec.Name, Err: fmt.Sprintf("internal error: %v", r)}
+				}
+			}()
+			results <- c.run(ctx)
+		}()
+	}
+	for range n {
+		r := <-results
+		if !r.OK && err == nil {
+			err = fmt.Errorf("health: check %s: %s", r.Check, r.Err)
+		}
+	}
+	return err == nil, err
+}

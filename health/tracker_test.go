@@ -447,3 +447,30 @@ func TestProbePanicReachesRun(t *testing.T) {
 		t.Fatal("Run did not panic")
 	}
 }
+
+// Confirm probes the checks that are up, at once, and records nothing.
+func TestConfirm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &switchProbe{}
+		p.up.Store(true)
+		spec := DefaultAPIServer("")
+		spec.Rise = 1
+		tr := newFakeTracker(t, []Spec{spec}, []probeFunc{p.probe})
+		start(t, tr)
+		synctest.Wait()
+		if tr.Penalty() != 0 {
+			t.Fatalf("penalty %d, want the check up", tr.Penalty())
+		}
+		if ok, err := tr.Confirm(t.Context()); !ok || err != nil {
+			t.Errorf("healthy: Confirm = %v, %v", ok, err)
+		}
+		p.up.Store(false)
+		ok, err := tr.Confirm(t.Context())
+		if ok || err == nil || !strings.Contains(err.Error(), spec.Name) {
+			t.Errorf("failing: Confirm = %v, %v; want false naming the check", ok, err)
+		}
+		if tr.Penalty() != 0 || tr.Status()[0].Streak < 1 {
+			t.Errorf("Confirm changed the state: penalty %d streak %d", tr.Penalty(), tr.Status()[0].Streak)
+		}
+	})
+}
