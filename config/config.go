@@ -518,7 +518,31 @@ func (c *Check) Spec() health.Spec {
 // Same reports whether two instances are configured alike in everything vipd
 // reads (a reload leaves such an instance untouched).
 func (in Instance) Same(o Instance) bool {
+	if !ChecksSame(in.Checks, o.Checks) {
+		return false
+	}
 	in.field, o.field = nil, nil
 	in.parseErr, o.parseErr = nil, nil
+	in.Checks, o.Checks = nil, nil
 	return reflect.DeepEqual(in, o)
+}
+
+// Same reports whether two checks are configured alike; where the operator
+// wrote them (their place in the file) does not count.
+func (c Check) Same(o Check) bool {
+	c.field, o.field = "", ""
+	return reflect.DeepEqual(c, o)
+}
+
+// ChecksSame reports whether two check lists are alike, check by check.
+func ChecksSame(a, b []Check) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !a[i].Same(b[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -66,6 +66,12 @@ func (in *instance) reconfigure(now time.Time, cfg config.Instance, checks penal
 	}
 	if checks != nil || (len(cfg.Checks) == 0 && in.checks != nil) {
 		in.stopChecks()
+		// Unchanged checks keep their state; new ones start down.
+		if nt, ok := checks.(trackerChecks); ok {
+			if ot, ok := in.checks.(trackerChecks); ok {
+				nt.Inherit(ot.Tracker)
+			}
+		}
 		in.checks, in.penalty, in.checkFault = checks, 0, ""
 		in.startChecks()
 		in.applyFault(now)

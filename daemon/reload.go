@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"reflect"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -306,7 +305,7 @@ func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
 	return nil
 }
 
-func checksSame(a, b []config.Check) bool { return reflect.DeepEqual(a, b) }
+func checksSame(a, b []config.Check) bool { return config.ChecksSame(a, b) }
 
 // safeLoad and safeApply turn a panic (a bug) into a rejected reload: the
 // running instances keep their VIPs.

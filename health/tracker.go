@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -389,4 +390,29 @@ func (t *Tracker) Confirm(ctx context.Context) (ok bool, err error) {
 		}
 	}
 	return err == nil, err
+}
+
+// Inherit takes over, before Run, the state of every check of prev that has
+// the same name and the same spec: a reload that adds or changes one check
+// must not send the others back to down, which would move the VIP for
+// nothing. New and changed checks start down, as at startup.
+func (t *Tracker) Inherit(prev *Tracker) {
+	if prev == nil || t.running.Load() {
+		return
+	}
+	prev.mu.Lock()
+	old := map[string]CheckStatus{}
+	oldSpec := map[string]Spec{}
+	for i, st := range prev.status {
+		old[st.Name] = st
+		oldSpec[st.Name] = prev.checks[i].spec
+	}
+	prev.mu.Unlock()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, c := range t.checks {
+		if st, ok := old[c.spec.Name]; ok && reflect.DeepEqual(oldSpec[c.spec.Name], c.spec) {
+			t.status[i] = st
+		}
+	}
 }

@@ -474,3 +474,31 @@ func TestConfirm(t *testing.T) {
 		}
 	})
 }
+
+func TestInheritKeepsUnchangedChecks(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		p := &switchProbe{}
+		p.up.Store(true)
+		api := DefaultAPIServer("")
+		api.Rise = 1
+		old := newFakeTracker(t, []Spec{api}, []probeFunc{p.probe})
+		start(t, old)
+		synctest.Wait()
+		if old.Penalty() != 0 {
+			t.Fatal("not up")
+		}
+		tcp := Spec{Name: "etcd", Kind: KindTCP, Target: "127.0.0.1:2379"}.WithDefaults()
+		next, err := NewTracker([]Spec{api, tcp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		next.Inherit(old)
+		st := next.Status()
+		if !st[0].Up || st[1].Up {
+			t.Errorf("after Inherit: apiserver up=%v, new etcd up=%v; want the unchanged one kept up, the new one down", st[0].Up, st[1].Up)
+		}
+		if got, want := next.Penalty(), tcp.Weight; got != want {
+			t.Errorf("penalty %d, want only the new check's %d", got, want)
+		}
+	})
+}
