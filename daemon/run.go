@@ -54,11 +54,14 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload ...Re
 	}
 	defer nl.Close()
 	sockets := newSocketTable(openVRRPSocket)
+	// One link subscription per interface name, one announcer per index (linkhub.go).
+	links := newLinkHub(nl)
+	anns := newAnnouncerTable(func(ifi *net.Interface) (announcer, error) { return arp.Dial(ifi) })
 	return run(ctx, cfg, log, system{
-		vips:          nl,
+		vips:          hubTable{Handle: nl, hub: links},
 		listen:        sockets.listen, // one socket per interface (sockets.go)
 		socketDrops:   sockets.interfaceDrops,
-		dialAnnouncer: func(ifi *net.Interface) (announcer, error) { return arp.Dial(ifi) },
+		dialAnnouncer: anns.dial,
 		watch:         openWatcher, // issue 13: conflict detection
 		newChecks:     newHealthChecks,
 		listenControl: control.Listen,
