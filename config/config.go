@@ -211,6 +211,9 @@ func (in *Instance) validate() error {
 	if in.Interface == "" {
 		return fieldErr(in.Field("interface"), "name the interface that carries the VIP, such as eth0", "missing")
 	}
+	if !validIfName(in.Interface) {
+		return fieldErr(in.Field("interface"), "name an interface as `ip link` shows it, such as eth0", "%q is not an interface name (1–15 bytes, no '/', ':' or spaces)", in.Interface)
+	}
 	if in.VRID < 1 || in.VRID > 255 {
 		return fieldErr(in.Field("vrid"), "use a number from 1 to 255 that every router of this VIP shares", "%d is outside 1–255", in.VRID)
 	}
@@ -410,7 +413,7 @@ func (c *Check) validate(in *Instance, i int) error {
 	case "interface":
 		// The kernel's rule for a device name (dev_valid_name): 1–15 bytes, no
 		// '/', ':' or white space, not "." or "..".
-		if t := c.Target; t == "" || len(t) > 15 || t == "." || t == ".." || strings.ContainsAny(t, "/: \t\n\r\v\f") {
+		if !validIfName(c.Target) {
 			return fieldErr(field, "name an interface as `ip link` shows it, such as eth1", "%q is not an interface name", c.Target)
 		}
 	default:
@@ -545,4 +548,10 @@ func ChecksSame(a, b []Check) bool {
 		}
 	}
 	return true
+}
+
+// validIfName is the kernel's rule for a device name (dev_valid_name): 1–15
+// bytes, no '/', ':' or white space, not "." or "..".
+func validIfName(t string) bool {
+	return t != "" && len(t) <= 15 && t != "." && t != ".." && !strings.ContainsAny(t, "/: \t\n\r\v\f")
 }

@@ -60,6 +60,8 @@ func TestBadFlagsNameTheField(t *testing.T) {
 		field string
 	}{
 		{"no instance", nil, "--interface"},
+		{"interface name with a slash", with("--interface", "../etc"), "--interface"},
+		{"interface name too long", with("--interface", "averyveryverylongname"), "--interface"},
 		{"unparseable VIP", with("--vip", "198.18.0.300"), "--vip"},
 		{"VIP with prefix", []string{"--interface", "eth0", "--vip", "198.18.0.100/24", "--vrid", "1"}, "--vip"},
 		{"multicast VIP", []string{"--interface", "eth0", "--vip", "224.0.0.1", "--vrid", "1"}, "--vip"},

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -74,7 +75,11 @@ func Listen(path string) (net.Listener, error) {
 	}
 	// Create with a restrictive umask effect by chmod before anyone can connect:
 	// the socket is created, then narrowed, before Accept is ever called.
+	// Created under umask 077, so that it is never connectable by others,
+	// not even between its creation and the chmod below.
+	old := syscall.Umask(0o077)
 	l, err := net.Listen("unix", path)
+	syscall.Umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("control: listening on %s: %w", path, err)
 	}

@@ -134,7 +134,7 @@ func (in *instance) lookup() binding {
 		ifi: &net.Interface{Index: l.Index, Name: l.Name, HardwareAddr: l.HardwareAddr, Flags: net.FlagUp},
 		up:  l.Up,
 	}
-	src, problem := pickSource(in.cfg.Family(), in.cfg.Source, in.cfg.VIPs, in.owner(), in.cfg.Peers, prefixes)
+	src, problem := pickSource(in.cfg.Family(), in.cfg.Source, in.cfg.VIPs, in.owner(), in.cfg.Peers, prefixes, in.os.ours)
 	if problem != "" {
 		b.fault, b.problem = election.FaultNoSourceAddress, in.cfg.Interface+": "+problem
 		return b
@@ -148,7 +148,10 @@ func (in *instance) lookup() binding {
 // preferring a real prefix over a /32, which may be another instance's VIP or
 // one left behind; for IPv6 the link-local address (RFC 9568 §5.1.2.1). An
 // owner also needs every VIP on the interface. problem says what is missing.
-func pickSource(fam int, configured netip.Addr, vips []netip.Addr, owner bool, peers []netip.Addr, prefixes []netip.Prefix) (netip.Addr, string) {
+func pickSource(fam int, configured netip.Addr, vips []netip.Addr, owner bool, peers []netip.Addr, prefixes []netip.Prefix, ours func(netip.Addr) bool) (netip.Addr, string) {
+	if ours == nil {
+		ours = func(netip.Addr) bool { return false }
+	}
 	has := func(a netip.Addr) bool {
 		return slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return p.Addr().WithZone("") == a })
 	}
@@ -172,7 +175,8 @@ func pickSource(fam int, configured netip.Addr, vips []netip.Addr, owner bool, p
 				continue
 			}
 			switch {
-			case fam == 4 && a.Is4() && (owner || !slices.Contains(vips, a)):
+			case fam == 4 && a.Is4() && (owner && slices.Contains(vips, a) || !slices.Contains(vips, a) && !ours(a)):
+				// Never a VIP, ours or another instance's: it moves.
 				return a, ""
 			case fam == 6 && a.Is6() && a.IsLinkLocalUnicast():
 				return a, ""

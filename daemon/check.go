@@ -38,7 +38,7 @@ func check(cfg *config.Config, links linkWatcher) []error {
 			errs = append(errs, config.NewFieldError(in.Field("interface"), fix, "%q: %v", in.Interface, err))
 			continue
 		}
-		_, problem := pickSource(in.Family(), in.Source, in.VIPs, in.Priority == 255, in.Peers, prefixes)
+		_, problem := pickSource(in.Family(), in.Source, in.VIPs, in.Priority == 255, in.Peers, prefixes, nil)
 		if problem != "" {
 			field := in.Field("interface")
 			if in.Source.IsValid() {

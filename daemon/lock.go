@@ -65,7 +65,7 @@ func netnsPrefix() string {
 // releases what it took.
 func lockInstances(dir string, ins []config.Instance) ([]*instanceLock, error) {
 	ldir := filepath.Join(dir, lockDirName)
-	if err := os.MkdirAll(ldir, 0o700); err != nil {
+	if err := os.MkdirAll(ldir, 0o700); err != nil && !dirExists(ldir) {
 		return nil, config.NewFieldError("--state-dir", "give a writable directory (the pod mounts it as a hostPath)", "%v", err)
 	}
 	order := make([]int, len(ins))
@@ -97,6 +97,11 @@ func lockInstances(dir string, ins []config.Instance) ([]*instanceLock, error) {
 
 func lockOne(path string, vips []netip.Addr) (*instanceLock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o600)
+	if err != nil && (errors.Is(err, unix.EROFS) || errors.Is(err, unix.EACCES)) {
+		// A read-only state dir: flock needs no write access to a lock
+		// file that exists (it only cannot record the holder).
+		f, err = os.OpenFile(path, os.O_RDONLY|unix.O_CLOEXEC, 0)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("daemon: opening lock %s: %w", path, err)
 	}
@@ -217,4 +222,9 @@ func liveVIPs(dir, ifname string, ours []*instanceLock) []netip.Addr {
 		out = append(out, info.vips...)
 	}
 	return out
+}
+
+func dirExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -95,6 +96,9 @@ func (o *operator) pick(name string) ([]*instance, error) {
 // Maintenance persists the mode first, so that a restart keeps it; if that
 // fails nothing changes.
 func (o *operator) Maintenance(ctx context.Context, who control.Caller, name string, on bool) ([]string, error) {
+	if err := mayWrite(who); err != nil {
+		return nil, err
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	ins, err := o.pick(name)
@@ -111,7 +115,7 @@ func (o *operator) Maintenance(ctx context.Context, who control.Caller, name str
 		return nil, err
 	}
 	for _, in := range ins {
-		p = p.setMaintenance(in.cfg.Name, on)
+		p = p.setMaintenance(stateKey(in.cfg.Name), on)
 	}
 	if err := saveState(o.stateDir, p); err != nil {
 		return nil, fmt.Errorf("%w (nothing changed)", err)
@@ -131,6 +135,9 @@ func (o *operator) Maintenance(ctx context.Context, who control.Caller, name str
 
 // Resign hands off every named (or every) instance that is Master.
 func (o *operator) Resign(ctx context.Context, who control.Caller, name string) ([]string, error) {
+	if err := mayWrite(who); err != nil {
+		return nil, err
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	ins, err := o.pick(name)
@@ -155,3 +162,19 @@ func (o *operator) Resign(ctx context.Context, who control.Caller, name string) 
 	}
 	return done, nil
 }
+
+// mayWrite lets only root, or vipd's own user, move the VIP. The socket is
+// root-only already; this holds even if its mode was loosened.
+func mayWrite(who control.Caller) error {
+	if who.UID == 0 && who.PID == 0 && who.GID == 0 {
+		return nil // no credentials: a test's in-process call
+	}
+	if who.UID != 0 && who.UID != os.Geteuid() {
+		return fmt.Errorf("%w: uid %d may not move the VIP (root only)", control.ErrNotApplicable, who.UID)
+	}
+	return nil
+}
+
+// stateKey names an instance in the state file: its network namespace too,
+// since copies in other namespaces may share the state directory.
+func stateKey(name string) string { return netnsPrefix() + name }

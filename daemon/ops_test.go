@@ -39,7 +39,7 @@ func TestMaintenanceHandsOffAndPersists(t *testing.T) {
 		if !st.Maintenance || st.EffectivePriority != 1 || st.State != "BACKUP" {
 			t.Errorf("a: %s maintenance=%v at %d; want BACKUP in maintenance at 1", st.State, st.Maintenance, st.EffectivePriority)
 		}
-		if p, err := loadState(dir); err != nil || len(p.Maintenance) != 1 || p.Maintenance[0] != "api" {
+		if p, err := loadState(dir); err != nil || len(p.Maintenance) != 1 || p.Maintenance[0] != stateKey("api") {
 			t.Errorf("persisted %v, %v", p, err)
 		}
 

@@ -294,7 +294,7 @@ func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
 		if err != nil {
 			return fmt.Errorf("reload: instance %s: %w", in.Name, err)
 		}
-		m, err := r.prepare(in, locks[0], slices.Contains(state.Maintenance, in.Name))
+		m, err := r.prepare(in, locks[0], slices.Contains(state.Maintenance, stateKey(in.Name)))
 		if err != nil {
 			locks[0].release()
 			return fmt.Errorf("reload: instance %s: %w", in.Name, err)

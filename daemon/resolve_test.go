@@ -43,7 +43,7 @@ func TestPickSource(t *testing.T) {
 			if tc.configured != "" {
 				configured = mustAddr(tc.configured)
 			}
-			got, problem := pickSource(tc.fam, configured, tc.vips, tc.owner, nil, tc.have)
+			got, problem := pickSource(tc.fam, configured, tc.vips, tc.owner, nil, tc.have, nil)
 			if tc.want != "" {
 				if problem != "" || got.String() != tc.want {
 					t.Errorf("got %v (%q), want %s", got, problem, tc.want)

@@ -78,6 +78,9 @@ type Machine struct {
 	afterHandoff State
 	handoffUntil time.Time
 
+	// answeredAt is when a Master last answered a lower Master's advert.
+	answeredAt time.Time
+
 	// confirmUntil is set while a Backup waits for EventConfirmed before
 	// preempting (Config.ConfirmPreempt): the outcome is taken as a failure
 	// if it has not come by then.
@@ -310,7 +313,7 @@ func (m *Machine) transition(now time.Time, s State, r Reason) {
 	m.discarded, m.discardedPrio, m.discardedInterval = netip.Addr{}, 0, 0
 	m.announceAt, m.announceLeft, m.announceRetry, m.announceFails = time.Time{}, 0, false, 0
 	m.refreshAt = time.Time{}
-	m.handoffUntil, m.confirmUntil = time.Time{}, time.Time{}
+	m.handoffUntil, m.confirmUntil, m.answeredAt = time.Time{}, time.Time{}, time.Time{}
 	if s != Master {
 		m.addRetry = time.Time{} // retried only in Master
 	}
@@ -638,6 +641,13 @@ func (m *Machine) masterAdvert(now time.Time, ev Event) []Action {
 		// since clients may have followed that other Master's
 		// announcements, we announce again, with a fresh burst unless one
 		// is under way.
+		// A flood of forged lower adverts must not turn into one of
+		// ours: a lower Master is answered at most once per Skew_Time
+		// (a real one sends one advert per interval, never faster).
+		if ev.Priority != PriorityShutdown && !m.answeredAt.IsZero() && now.Sub(m.answeredAt) < m.skewTime() {
+			return nil
+		}
+		m.answeredAt = now
 		m.adverTimer = now.Add(m.cfg.AdvertInterval)
 		acts := []Action{{Kind: ActSendAdvert, Priority: m.prio()}}
 		if !m.burstUnderway() {

@@ -125,6 +125,7 @@ type simNode struct {
 	// confirmFails makes its confirmations (ActConfirm) fail: its own
 	// checks would not pass a fresh probe.
 	confirmFails bool
+	answered     time.Time // when it last answered a lower Master as Master
 	vips         bool      // some VIP is on the interface
 	resigned     bool      // sent a priority 0 advert since it last added the VIPs
 	deadline     time.Time // m.Deadline() as last seen
@@ -535,14 +536,24 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 		default:
 			// A lower or resigning Master is answered at once, and the
 			// VIPs announced again unless a burst is under way.
+			// At most once per Skew_Time, though: a flood of forged lower
+			// adverts is not answered one for one.
 			want := []Action{{Kind: ActSendAdvert, Priority: before.EffectivePriority}}
 			if before.AnnounceRoundsLeft == 0 {
 				want = append(want, Action{Kind: ActAnnounce})
 			}
-			if !slices.Equal(acts, want) {
+			limited := ev.Priority != PriorityShutdown && !n.answered.IsZero() && s.now.Sub(n.answered) < before.SkewTime
+			switch {
+			case limited && len(acts) == 0:
+			case !slices.Equal(acts, want):
 				s.failf("r%d answered %v with %v, want %v", n.id, ev, acts, want)
+			default:
+				n.answered = s.now
 			}
 		}
+	}
+	if after.State != Master || before.State != Master {
+		n.answered = time.Time{} // the machine's limit starts afresh with each stay
 	}
 	// Transitions record a reason and the time; others leave them alone,
 	// but for a Fault whose cause changed.
