@@ -113,6 +113,11 @@ type Check struct {
 	// without a weight): while the check fails the instance goes to FAULT, as
 	// keepalived's vrrp_script and track_interface with weight 0 do.
 	Fault bool
+	// Tier is set for an apiserver (https, http) check without a weight, or
+	// with weight=tier: while it fails, the router ranks below every router
+	// whose apiserver answers, whatever the base priorities. See
+	// health.TierPenalty and the daemon's effective priority.
+	Tier bool
 
 	// field names the check as the operator wrote it, such as --track-tcp or
 	// instances[0].checks[1]; set by the loaders.
@@ -514,6 +519,9 @@ func (c *Check) Spec() health.Spec {
 	}
 	if c.Fault {
 		s.Fault, s.Weight = true, 0 // FAULT while down; no penalty
+	}
+	if c.Tier {
+		s.Tier, s.Weight = true, 0 // ranked below every healthy router
 	}
 	return s.WithDefaults()
 }

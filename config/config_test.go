@@ -287,8 +287,29 @@ func TestCheckDefaults(t *testing.T) {
 	}
 	cs := cfg.Instances[0].Checks
 	api := cs[0].Spec()
-	if api.Interval != 100*time.Millisecond || api.Timeout != 100*time.Millisecond || api.Weight != 50 || api.Name != "apiserver" {
+	// Without a weight the apiserver check is a tier check: a failing
+	// master ranks below every healthy one.
+	if api.Interval != 100*time.Millisecond || api.Timeout != 100*time.Millisecond || !api.Tier || api.Weight != 0 || api.Name != "apiserver" {
 		t.Errorf("apiserver check: %+v", api)
+	}
+	if cs[1].Tier || cs[1].Spec().Weight != DefaultCheckWeight {
+		t.Errorf("a TCP check without a weight: %+v", cs[1].Spec())
+	}
+	for _, tc := range []struct {
+		opt  string
+		tier bool
+		w    int
+	}{{",weight=50", false, 50}, {",weight=tier", true, 0}, {"", true, 0}} {
+		c, err := configFromArgs(t, append(append([]string{}, base...), "--track-apiserver", "https://127.0.0.1:6443/readyz"+tc.opt)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := c.Instances[0].Checks[0].Spec(); s.Tier != tc.tier || s.Weight != tc.w {
+			t.Errorf("--track-apiserver URL%s: tier %v weight %d, want %v %d", tc.opt, s.Tier, s.Weight, tc.tier, tc.w)
+		}
+	}
+	if _, err := configFromArgs(t, append(append([]string{}, base...), "--track-tcp", "127.0.0.1:1,weight=tier")...); err == nil {
+		t.Error("weight=tier on a TCP check is accepted")
 	}
 	if cs[1].Name != "tcp:127.0.0.1:2379" || cs[2].Name != "tcp:127.0.0.1:2379-2" {
 		t.Errorf("names %q, %q: want unique names", cs[1].Name, cs[2].Name)

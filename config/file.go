@@ -77,7 +77,8 @@ type fileCheck struct {
 	Timeout    duration `json:"timeout"`
 	Rise       int      `json:"rise"`
 	Fall       int      `json:"fall"`
-	// Weight omitted: DefaultCheckWeight; 0: a fault check.
+	// Weight omitted: DefaultCheckWeight, or for https/http a tier check
+	// (Check.Tier); 0: a fault check.
 	Weight *int `json:"weight"`
 }
 
@@ -360,6 +361,9 @@ func (fi *fileInstance) instance(i int) Instance {
 		case len(fc.Exec) > 0:
 			c.Kind, c.Command = "exec", fc.Exec
 		}
+		// The apiserver check without a weight ranks a failing master below
+		// every healthy one, whatever the priorities.
+		c.Tier = fc.Weight == nil && (c.Kind == "https" || c.Kind == "http")
 		in.Checks = append(in.Checks, c)
 	}
 	for j, ti := range fi.TrackInterfaces {

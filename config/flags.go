@@ -281,6 +281,11 @@ func parseCheckFlag(field, kind, spec string) (Check, error) {
 	if kind == "interface" && !weighted {
 		c.Fault = true
 	}
+	// The apiserver check without a weight ranks a failing master below
+	// every healthy one, whatever the priorities.
+	if (c.Kind == "https" || c.Kind == "http") && !weighted {
+		c.Tier = true
+	}
 	return c, nil
 }
 
@@ -305,6 +310,14 @@ func (c *Check) set(field, k, v string) error {
 	case "name":
 		c.Name = v
 	case "weight":
+		if v == "tier" {
+			if c.Kind != "https" && c.Kind != "http" {
+				return fieldErr(field, "weight=tier is for the apiserver check; give a number", "weight=tier on a %s check", c.Kind)
+			}
+			c.Tier, c.Weight, c.Fault = true, 0, false
+			return nil
+		}
+		c.Tier = false
 		if err := num(&c.Weight); err != nil {
 			return err
 		}

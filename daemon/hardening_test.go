@@ -13,6 +13,7 @@ import (
 
 	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/control"
+	"github.com/vipd/vipd/health"
 	"github.com/vipd/vipd/vrrp"
 )
 
@@ -320,4 +321,38 @@ func TestRecreatedBetweenReadsKeepsMasterWhole(t *testing.T) {
 		ra.stop(t)
 		rb.stop(t)
 	})
+}
+
+// With the apiserver check's default (a tier check), every healthy master
+// outranks every failing one whatever the base priorities, and the order of
+// the base priorities holds within each half.
+func TestTierPriorities(t *testing.T) {
+	mk := func(prio, penalty int) uint8 {
+		in := &instance{cfg: testInstance(51, prio, func(c *config.Instance) {
+			c.Checks = []config.Check{{Kind: "https", Target: "https://127.0.0.1:6443/readyz", Tier: true}, {Kind: "tcp", Target: "127.0.0.1:2379", Weight: 20}}
+		}), penalty: penalty}
+		return in.effectivePriority()
+	}
+	down := health.TierPenalty
+	if h, f := mk(50, 0), mk(150, down); h <= f {
+		t.Errorf("healthy 50 → %d, failing 150 → %d: the healthy one must win", h, f)
+	}
+	if a, b := mk(150, down), mk(100, down); a <= b {
+		t.Errorf("bootstrap (all failing): 150 → %d, 100 → %d; the higher base must win", a, b)
+	}
+	if a, b := mk(150, 0), mk(100, 0); a <= b {
+		t.Errorf("all healthy: 150 → %d, 100 → %d", a, b)
+	}
+	if h, f := mk(2, 20), mk(254, down); h <= f {
+		t.Errorf("healthy 2 with a weighted check down → %d, failing 254 → %d: still the healthy one", h, f)
+	}
+	if p := mk(254, down+20); p < 1 || p > 127 {
+		t.Errorf("failing priority %d outside 1–127", p)
+	}
+	plain := &instance{cfg: testInstance(51, 150, func(c *config.Instance) {
+		c.Checks = []config.Check{{Kind: "tcp", Target: "127.0.0.1:2379", Weight: 50}}
+	}), penalty: 50}
+	if p := plain.effectivePriority(); p != 100 {
+		t.Errorf("plain weights: %d, want 150-50", p)
+	}
 }

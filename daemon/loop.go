@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
+	"github.com/vipd/vipd/config"
 	"github.com/vipd/vipd/election"
+	"github.com/vipd/vipd/health"
 	"github.com/vipd/vipd/netlink"
 )
 
@@ -233,11 +236,29 @@ func (in *instance) removeAllVIPs() {
 // effectivePriority is the base priority lowered by failing checks, kept within
 // 1–254 so that a sick router still takes over when nobody better is left. The
 // address owner keeps 255: its VIPs are its own addresses.
+//
+// With a tier check (the apiserver check's default) the priority space is
+// split in two: a router whose tier checks pass ranks at 127+⌈p/2⌉
+// (128–254), one whose tier check fails at ⌈p/2⌉ (1–127), each lowered by
+// its weighted checks within its half. Every healthy master then outranks
+// every failing one whatever base priorities the operator chose (150/100/50
+// with a plain weight of 50 would tie a failed 150 with a healthy 100, and
+// equal priorities never preempt), and within a half the base priorities
+// keep their order: at bootstrap, when no apiserver answers anywhere, the
+// highest base priority holds the VIP. Priorities one apart may tie.
 func (in *instance) effectivePriority() uint8 {
 	if in.owner() {
 		return election.PriorityOwner
 	}
-	return uint8(min(max(in.cfg.Priority-in.penalty, 1), 254))
+	if !slices.ContainsFunc(in.cfg.Checks, func(c config.Check) bool { return c.Tier }) {
+		return uint8(min(max(in.cfg.Priority-in.penalty, 1), 254))
+	}
+	half := (in.cfg.Priority + 1) / 2
+	rest := in.penalty % health.TierPenalty
+	if in.penalty >= health.TierPenalty {
+		return uint8(min(max(half-rest, 1), 127))
+	}
+	return uint8(min(max(127+half-rest, 128), 254))
 }
 
 // priorityChanged tells the machine of a new checks' priority and logs why.

@@ -53,6 +53,12 @@ const (
 // non-owner (1..254) down to the floor of 1.
 const MaxWeight = 254
 
+// TierPenalty is what a tier check that is down adds to Tracker.Penalty:
+// more than any sum of weights can reach, so that the daemon can tell it
+// apart (penalty / TierPenalty tier checks down, penalty % TierPenalty from
+// weights).
+const TierPenalty = 1000
+
 // Spec describes one check.
 type Spec struct {
 	Name string
@@ -75,6 +81,11 @@ type Spec struct {
 	// is down it lowers no priority; the instance must be in FAULT instead.
 	// See Tracker.Fault.
 	Fault bool
+	// Tier makes the check a tier check (the apiserver check's default):
+	// while it is down the router is ranked below every router whose tier
+	// checks are up, whatever the base priorities (see TierPenalty). It
+	// takes no Weight.
+	Tier bool
 
 	// CAFile (https only) is the CA bundle that verifies the server; empty
 	// means the system roots. While the file is missing or unreadable the
@@ -135,7 +146,7 @@ func (s Spec) WithDefaults() Spec {
 	if s.Fall == 0 {
 		s.Fall = fall
 	}
-	if s.Weight == 0 && !s.Fault {
+	if s.Weight == 0 && !s.Fault && !s.Tier {
 		s.Weight = DefaultAPIServerWeight
 	}
 	return s
@@ -218,6 +229,9 @@ func (s Spec) validate() error {
 		return fmt.Errorf("fall %d: set at least 1 failure to count as down", s.Fall)
 	}
 	switch {
+	case s.Tier && (s.Fault || s.Weight != 0):
+		return fmt.Errorf("a tier check takes no weight and is no fault check")
+	case s.Tier:
 	case s.Fault && s.Weight != 0:
 		return fmt.Errorf("weight %d on a fault check: a fault check moves the instance to FAULT and takes no weight; set weight 0", s.Weight)
 	case s.Fault:

@@ -48,6 +48,8 @@ type CheckStatus struct {
 	// Fault is set for a fault check: while it is down the instance must
 	// be in FAULT (Tracker.Fault).
 	Fault bool
+	// Tier is set for a tier check (Spec.Tier).
+	Tier bool
 	// Since is when the check last changed state: the end of the probe
 	// that changed it. Zero while the check is still in its initial state
 	// (down).
@@ -127,7 +129,7 @@ func NewTracker(specs []Spec, opts ...Option) (*Tracker, error) {
 		seen[s.Name] = true
 		s.Command = append([]string(nil), s.Command...)
 		t.checks = append(t.checks, &check{spec: s, probe: newProbe(s)})
-		st := CheckStatus{Name: s.Name, Kind: s.Kind, Weight: s.Weight, Fault: s.Fault}
+		st := CheckStatus{Name: s.Name, Kind: s.Kind, Weight: s.Weight, Fault: s.Fault, Tier: s.Tier}
 		st.Penalty = st.penalty()
 		t.status = append(t.status, st)
 	}
@@ -185,8 +187,11 @@ func fault(st []CheckStatus) (bool, string) {
 
 // penalty is what the check takes off the priority now.
 func (s *CheckStatus) penalty() int {
-	if s.Up || s.Fault {
+	switch {
+	case s.Up || s.Fault:
 		return 0
+	case s.Tier:
+		return TierPenalty
 	}
 	return s.Weight
 }

@@ -158,12 +158,12 @@ func TestHardenedAPIServer(t *testing.T) {
 		want  want
 	}{
 		{"client certificate", ",cert=" + p.HealthCert + ",key=" + p.HealthKey,
-			want{up: true, result: "ok", logs: []string{"health check up"}, effectivePrio: 100}},
+			want{up: true, result: "ok", logs: []string{"health check up"}, effectivePrio: tierPriority(100, true)}},
 		{"no client certificate", "",
-			want{result: "unauthorized", effectivePrio: 50, logs: []string{
+			want{result: "unauthorized", effectivePrio: tierPriority(100, false), logs: []string{
 				"health check down", "status 401", "refuses anonymous /readyz", "cert=, key=", "anonymous.conditions"}}},
 		{"identity without RBAC", ",cert=" + p.NobodyCert + ",key=" + p.NobodyKey,
-			want{result: "forbidden", effectivePrio: 50, logs: []string{
+			want{result: "forbidden", effectivePrio: tierPriority(100, false), logs: []string{
 				"health check down", "status 403", p.NobodyCert, "may not get /readyz", "RBAC"}}},
 	}
 	for _, c := range cases {

@@ -127,12 +127,13 @@ func TestHealthBootstrapAndAPIServerTracking(t *testing.T) {
 	waitFor(t, 10*time.Second, "h0 (highest base) master during bootstrap", func() (bool, string) {
 		return state(0) == "MASTER" && l.host(0).HasAddr(l.VIP4), "h0 " + state(0)
 	})
-	// Nothing answers anywhere: all are penalised by the same 50, nobody moves.
+	// Nothing answers anywhere: all rank in the lower half (tierPriority),
+	// in the order of their base priorities; nobody moves.
 	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		for i := range 3 {
 			s, eff, up := healthStatus(t, vipctl, socks[i])
-			if want := map[int]string{0: "MASTER", 1: "BACKUP", 2: "BACKUP"}[i]; s != want || eff != prios[i]-50 || up {
-				t.Fatalf("bootstrap: h%d is %s with effective priority %d (check up %v); want %s, %d, down", i, s, eff, up, want, prios[i]-50)
+			if want := map[int]string{0: "MASTER", 1: "BACKUP", 2: "BACKUP"}[i]; s != want || eff != tierPriority(prios[i], false) || up {
+				t.Fatalf("bootstrap: h%d is %s with effective priority %d (check up %v); want %s, %d, down", i, s, eff, up, want, tierPriority(prios[i], false))
 			}
 		}
 		if l.host(1).HasAddr(l.VIP4) || l.host(2).HasAddr(l.VIP4) {
@@ -140,16 +141,17 @@ func TestHealthBootstrapAndAPIServerTracking(t *testing.T) {
 		}
 	}
 
-	// kubeadm init ran on h1: its apiserver is ready. After rise successes h1's
-	// priority (100) beats 60 and 55, and it preempts.
+	// kubeadm init ran on h1: its apiserver is ready. After rise successes h1
+	// ranks in the upper half, above every failing master, and preempts.
 	api := startFakeAPIServer(t, l.host(1), ca)
 	waitFor(t, 10*time.Second, "h1 master once its apiserver is ready", func() (bool, string) {
 		s, eff, up := healthStatus(t, vipctl, socks[1])
-		return s == "MASTER" && l.host(1).HasAddr(l.VIP4) && !l.host(0).HasAddr(l.VIP4) && eff == 100 && up,
+		return s == "MASTER" && l.host(1).HasAddr(l.VIP4) && !l.host(0).HasAddr(l.VIP4) && eff == tierPriority(100, true) && up,
 			"h1 " + s + " eff " + strconv.Itoa(eff)
 	})
 
-	// The apiserver dies: after fall failures h1 drops to 50 and h0 (60) takes over.
+	// The apiserver dies: after fall failures h1 drops to the lower half and
+	// h0 (the highest base there) takes over.
 	api.Close()
 	waitFor(t, 10*time.Second, "h0 master after h1's apiserver died", func() (bool, string) {
 		return state(0) == "MASTER" && l.host(0).HasAddr(l.VIP4) && !l.host(1).HasAddr(l.VIP4), "h0 " + state(0) + " h1 " + state(1)
@@ -173,8 +175,19 @@ func TestHealthWrongCAFails(t *testing.T) {
 		return s == "MASTER", s
 	})
 	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if _, eff, up := healthStatus(t, vipctl, sock); up || eff != 50 {
+		if _, eff, up := healthStatus(t, vipctl, sock); up || eff != tierPriority(100, false) {
 			t.Fatalf("check up %v, effective priority %d: a certificate from another CA was trusted", up, eff)
 		}
 	}
+}
+
+// tierPriority is the effective priority vipd gives a base priority with the
+// apiserver check's default (a tier check, daemon.effectivePriority): every
+// master whose apiserver answers ranks above every one whose apiserver does
+// not, and within each half the base priorities keep their order.
+func tierPriority(base int, up bool) int {
+	if up {
+		return 127 + (base+1)/2
+	}
+	return (base + 1) / 2
 }

@@ -32,7 +32,7 @@ import (
 const kuNextRef = "localhost/vipd:next"
 
 // kuPrios are the three masters' base priorities; the apiserver check the
-// manifest keeps (kubelet_vipd_test.go) lowers each by kvPenalty.
+// manifest keeps (kubelet_vipd_test.go) ranks each in the lower half (tierPriority).
 var kuPrios = []int{200, 150, 100}
 
 // kuManifest is `vipd manifest pod` for host i with image ref, its host paths
@@ -188,7 +188,7 @@ func TestKubeletRollingUpgrade(t *testing.T) {
 		// restart), the others Backup.
 		for j, pd := range pods {
 			want := map[bool]string{true: "MASTER", false: "BACKUP"}[j == 0]
-			pd.waitState(t, fmt.Sprintf("h%d's pod", j), want, kvMasterDown(kuPrios[j]-kvPenalty)+30*time.Second)
+			pd.waitState(t, fmt.Sprintf("h%d's pod", j), want, kvMasterDown(tierPriority(kuPrios[j], false))+30*time.Second)
 		}
 		mv := settle(t, p, step, "h0", 10*time.Second)
 		t.Logf("h%d upgraded: new container %.12s on %s running %v after its manifest changed; client: %v",

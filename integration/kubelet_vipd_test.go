@@ -15,9 +15,10 @@ package integration
 // --track-apiserver=https://127.0.0.1:6443/readyz unless told not to, and
 // this test keeps it: the bytes under test are the ones an operator places
 // before `kubeadm init`. No apiserver exists on either host, so the check
-// starts and stays down and lowers each router by its weight (50). The peer
-// is given the same check, so both are penalised equally, as on a cluster
-// being bootstrapped: the pod advertises 150-50 = 100, the peer 100-50 = 50.
+// starts and stays down: a tier check, it ranks each router in the lower half
+// of the priorities (tierPriority). The peer is given the same check, so both
+// rank alike, as on a cluster being bootstrapped: the pod advertises
+// ⌈150/2⌉ = 75, the peer ⌈100/2⌉ = 50.
 // Skew_Time and Master_Down_Interval follow from those effective priorities
 // (RFC 9568 §6.1), and the test computes them itself.
 
@@ -54,7 +55,6 @@ const (
 	kvPodPrio   = 150
 	kvPeerPrio  = 100
 	kvCheckURL  = "https://127.0.0.1:6443/readyz" // health.DefaultAPIServerURL
-	kvPenalty   = 50                              // health.DefaultAPIServerWeight
 	kvPodSocket = "/run/vipd/vipd.sock"           // the manifest's default control socket
 	// kvSlack is what a measured election time may exceed the RFC's by:
 	// packet delivery, a timer goroutine's wake-up, one netlink request.
@@ -90,7 +90,7 @@ func kvScenario(t *testing.T, image string, preempt bool) {
 		t.Fatalf("%s does not hold %s (built with another IMAGE=?): %v: %s", image, kvImageRef, err, out)
 	}
 
-	podEff, peerEff := kvPodPrio-kvPenalty, kvPeerPrio-kvPenalty
+	podEff, peerEff := tierPriority(kvPodPrio, false), tierPriority(kvPeerPrio, false)
 	podMD, peerSkew := kvMasterDown(podEff), kvSkew(peerEff)
 	t.Logf("effective priorities: pod %d, peer %d; peer Skew_Time %v, pod Master_Down_Interval %v",
 		podEff, peerEff, peerSkew, podMD)
@@ -127,9 +127,9 @@ func kvScenario(t *testing.T, image string, preempt bool) {
 	}
 	kvCheckCaps(t, pid)
 	st := pod.waitState(t, "pod", "MASTER", 30*time.Second)
-	if st.EffectivePriority != podEff || len(st.Checks) != 1 || st.Checks[0].Up || st.Checks[0].Penalty != kvPenalty {
-		t.Fatalf("pod: effective priority %d, checks %+v; want %d with the apiserver check down (penalty %d)",
-			st.EffectivePriority, st.Checks, podEff, kvPenalty)
+	if st.EffectivePriority != podEff || len(st.Checks) != 1 || st.Checks[0].Up {
+		t.Fatalf("pod: effective priority %d, checks %+v; want %d with the apiserver check down (a tier check)",
+			st.EffectivePriority, st.Checks, podEff)
 	}
 	waitFor(t, 5*time.Second, "VIP on h0", func() (bool, string) { return h0.HasAddr(vip), "" })
 
