@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -130,7 +131,7 @@ func (r *registry) start(m *managed) {
 
 // stop hands an instance off with zero loss and waits for it, then lets its
 // lock go.
-func (r *registry) stop(m *managed) {
+func (r *registry) stop(m *managed, releaseLock bool) {
 	m.cancel()
 	<-m.in.stopped
 	// The instance removed its own VIPs; nobody else claims them now.
@@ -138,7 +139,9 @@ func (r *registry) stop(m *managed) {
 	r.list = slices.DeleteFunc(r.list, func(x *managed) bool { return x == m })
 	delete(r.vips, m.in.cfg.Name)
 	r.mu.Unlock()
-	m.lock.release()
+	if releaseLock {
+		m.lock.release()
+	}
 }
 
 // all returns the running instances.
@@ -239,68 +242,112 @@ func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
 	for _, in := range cur.Instances {
 		old[in.Name] = in
 	}
+	// Everything that can fail is done before any running instance is
+	// touched: a reload that cannot be carried out is rejected whole.
+	type liveStep struct {
+		m      *managed
+		cfg    config.Instance
+		checks penaltySource
+	}
+	type startStep struct {
+		cfg     config.Instance
+		replace *managed // the instance it replaces, if any
+		m       *managed
+	}
+	var lives []liveStep
+	var starts []*startStep
 	want := map[string]bool{}
-	var replace, add []config.Instance
+	var taken []*instanceLock // released if the reload is rejected
+	fail := func(err error) error {
+		for _, l := range taken {
+			l.release()
+		}
+		return err
+	}
 	for _, in := range next.Instances {
 		want[in.Name] = true
 		o, ok := old[in.Name]
+		m := r.find(in.Name)
 		switch {
-		case !ok:
-			add = append(add, in)
-		case o.Same(in):
+		case ok && m != nil && o.Same(in):
 			// untouched: no transition, no flicker
-		case liveChange(o, in):
-			m := r.find(in.Name)
-			if m == nil {
-				add = append(add, in)
-				continue
-			}
+		case ok && m != nil && liveChange(o, in):
 			var checks penaltySource
 			if !checksSame(o.Checks, in.Checks) && len(in.Checks) > 0 && r.sys.newChecks != nil {
 				var err error
 				if checks, err = r.sys.newChecks(&in, m.in.log); err != nil {
-					return err
+					return fail(err)
 				}
 			}
-			did, err := m.in.reconfigureLive(ctx, in, checks)
-			if err != nil {
-				return err
-			}
-			r.log.Info("reload: changed in place", "instance", in.Name, "did", did)
+			lives = append(lives, liveStep{m, in, checks})
 		default:
-			replace = append(replace, in)
+			st := &startStep{cfg: in}
+			if ok && m != nil {
+				st.replace = m
+			}
+			starts = append(starts, st)
 		}
 	}
-	// Hand off what goes first: a replaced instance's lock (same VRID) is
-	// needed by its successor.
+	state, _ := loadState(r.stateDir)
+	for _, st := range starts {
+		var lock *instanceLock
+		if st.replace != nil && lockName(st.replace.in.cfg.Interface, st.replace.in.cfg.Family(), st.replace.in.cfg.VRID) ==
+			lockName(st.cfg.Interface, st.cfg.Family(), st.cfg.VRID) {
+			lock = st.replace.lock // the same virtual router: the lock passes on
+		} else {
+			locks, err := lockInstances(r.stateDir, []config.Instance{st.cfg})
+			if err != nil {
+				return fail(fmt.Errorf("reload: instance %s: %w", st.cfg.Name, err))
+			}
+			lock = locks[0]
+			taken = append(taken, lock)
+		}
+		m, err := r.prepare(st.cfg, lock, slices.Contains(state.Maintenance, stateKey(st.cfg.Name)))
+		if err != nil {
+			return fail(fmt.Errorf("reload: instance %s: %w", st.cfg.Name, err))
+		}
+		st.m = m
+	}
+	if ctx.Err() != nil {
+		return fail(ctx.Err())
+	}
+
+	// Carried out: in place, then what goes (a replaced instance hands off
+	// before its successor starts: the same VRID), then what comes.
+	for _, l := range lives {
+		did, err := l.m.in.reconfigureLive(ctx, l.cfg, l.checks)
+		if err != nil {
+			return err
+		}
+		r.setVIPs(l.cfg.Name, l.cfg.VIPs)
+		if l.m.lock != nil && l.m.lock.f != nil {
+			_ = writeLock(l.m.lock.f, os.Getpid(), l.cfg.VIPs) // what other copies read
+		}
+		r.log.Info("reload: changed in place", "instance", l.cfg.Name, "did", did)
+	}
 	for name := range old {
 		if !want[name] {
 			if m := r.find(name); m != nil {
 				r.log.Info("reload: instance removed; handing off", "instance", name)
-				r.stop(m)
+				r.stop(m, true)
 			}
 		}
 	}
-	for _, in := range replace {
-		if m := r.find(in.Name); m != nil {
-			r.log.Info("reload: instance changed in a way that needs a new election; handing off and starting again", "instance", in.Name)
-			r.stop(m)
+	for _, st := range starts {
+		if st.replace != nil {
+			r.log.Info("reload: instance changed in a way that needs a new election; handing off and starting again", "instance", st.cfg.Name)
+			r.stop(st.replace, st.replace.lock != st.m.lock)
 		}
-		add = append(add, in)
-	}
-	state, _ := loadState(r.stateDir)
-	for _, in := range add {
-		locks, err := lockInstances(r.stateDir, []config.Instance{in})
-		if err != nil {
-			return fmt.Errorf("reload: instance %s: %w", in.Name, err)
+		if ctx.Err() != nil {
+			st.m.lock.release()
+			continue
 		}
-		m, err := r.prepare(in, locks[0], slices.Contains(state.Maintenance, stateKey(in.Name)))
-		if err != nil {
-			locks[0].release()
-			return fmt.Errorf("reload: instance %s: %w", in.Name, err)
+		r.setVIPs(st.cfg.Name, st.cfg.VIPs) // stop dropped the predecessor's
+		if st.m.lock.f != nil {
+			_ = writeLock(st.m.lock.f, os.Getpid(), st.cfg.VIPs)
 		}
-		r.start(m)
-		r.log.Info("reload: instance started", "instance", in.Name)
+		r.start(st.m)
+		r.log.Info("reload: instance started", "instance", st.cfg.Name)
 	}
 	return nil
 }

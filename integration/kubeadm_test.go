@@ -10,7 +10,7 @@ package integration
 //
 // Priorities are 150/100/50 (m1/m2/m3), adverts every 1 s, and the
 // generated apiserver check at its defaults (every 2 s, fall 3, rise 5,
-// weight 50). RFC 9568 §6.1: Skew_Time = (256-Priority)×Interval/256,
+// a tier check: tierPriority). RFC 9568 §6.1: Skew_Time = (256-Priority)×Interval/256,
 // Master_Down_Interval = 3×Interval + Skew_Time, Priority the backup's own
 // (effective) one.
 
@@ -274,12 +274,15 @@ func (r *kaRun) logVipd(since time.Time) {
 // ---- scenarios ----
 
 // apiserverOnly: the holder's kube-apiserver manifest is removed; vipd lives.
-// The check goes down after at most fall × interval, and the VIP must move to
-// a master whose apiserver is healthy after that master's Skew_Time.
+// The check goes down after at most fall × interval; the holder then
+// advertises a priority below every healthy master (the apiserver check is a
+// tier check), and the healthy master of highest priority, with preemption,
+// takes over when its Master_Down_Timer fires (RFC 9568 §6.4.2), after a
+// fresh probe of its own checks: fall × interval + Master_Down_Interval.
 func (r *kaRun) apiserverOnly() {
 	t, c := r.t, r.c
 	h, next := c.Masters[0], c.Masters[1]
-	bound := kaCheckFall + kaSkew(next.Priority) + kaMargin
+	bound := kaCheckFall + kaMasterDown(tierPriority(next.Priority, true)) + kaMargin
 	p := c.StartProbe()
 	waitFor(t, 10*time.Second, "API answering", func() (bool, string) { return p.StableFor(500 * time.Millisecond), "" })
 	t0 := time.Now()
@@ -305,13 +308,13 @@ func (r *kaRun) apiserverOnly() {
 			h.Name, st.EffectivePriority, cause, kaNames(c.Holders()), out)
 		r.logVipd(t0)
 	default:
-		t.Logf("FIGURE apiserver-only: API outage %v; VIP on a healthy master at +%v; %s: %s, effective priority %d (bound %v = fall×interval %v + Skew_Time %v + %v)",
+		t.Logf("FIGURE apiserver-only: API outage %v; VIP on a healthy master at +%v; %s: %s, effective priority %d (bound %v = fall×interval %v + Master_Down_Interval %v + %v)",
 			out.Longest.Round(time.Millisecond), moved.At.Sub(t0).Round(time.Millisecond), h.Name, cause, st.EffectivePriority,
-			bound, kaCheckFall, kaSkew(next.Priority), kaMargin)
+			bound, kaCheckFall, kaMasterDown(tierPriority(next.Priority, true)), kaMargin)
 		t.Logf("apiserver-only: client %v", out)
 		if out.Longest > bound {
-			r.errorf("apiserver-only: API outage %v through the VIP; want at most %v (fall×interval %v + Skew_Time %v + %v)",
-				out.Longest.Round(time.Millisecond), bound, kaCheckFall, kaSkew(next.Priority), kaMargin)
+			r.errorf("apiserver-only: API outage %v through the VIP; want at most %v (fall×interval %v + Master_Down_Interval %v + %v)",
+				out.Longest.Round(time.Millisecond), bound, kaCheckFall, kaMasterDown(tierPriority(next.Priority, true)), kaMargin)
 			r.logVipd(t0)
 		}
 	}
@@ -419,7 +422,7 @@ func (r *kaRun) etcdQuorum() {
 func (r *kaRun) crashAndReboot() {
 	t, c := r.t, r.c
 	h, next := c.Masters[0], c.Masters[1]
-	bound := kaMasterDown(next.Priority) + kaMargin
+	bound := kaMasterDown(tierPriority(next.Priority, true)) + kaMargin
 	p := c.StartProbe()
 	waitFor(t, 10*time.Second, "API answering", func() (bool, string) { return p.StableFor(500 * time.Millisecond), "" })
 	t0 := time.Now()
@@ -432,9 +435,9 @@ func (r *kaRun) crashAndReboot() {
 	})
 	out := p.Stop()
 	t.Logf("FIGURE crash: API outage %v; VIP on %s at +%v (bound Master_Down_Interval %v + %v); client %v",
-		out.Longest.Round(time.Millisecond), next.Name, moved.At.Sub(t0).Round(time.Millisecond), kaMasterDown(next.Priority), kaMargin, out)
+		out.Longest.Round(time.Millisecond), next.Name, moved.At.Sub(t0).Round(time.Millisecond), kaMasterDown(tierPriority(next.Priority, true)), kaMargin, out)
 	if out.Longest > bound {
-		r.errorf("crash: API outage %v through the VIP; want at most Master_Down_Interval %v + %v", out.Longest.Round(time.Millisecond), kaMasterDown(next.Priority), kaMargin)
+		r.errorf("crash: API outage %v through the VIP; want at most Master_Down_Interval %v + %v", out.Longest.Round(time.Millisecond), kaMasterDown(tierPriority(next.Priority, true)), kaMargin)
 		r.logVipd(t0)
 	}
 	if mv := r.moves(t0, h); len(mv) != 1 {
@@ -498,17 +501,24 @@ func (r *kaRun) crashAndReboot() {
 	r.logVipd(t1)
 }
 
-// reset: `kubeadm reset` on the holder, as on a systemd host, where kubeadm
-// stops the kubelet first (here, with no systemd, the test does). vipd must
-// hand off (priority 0: the next master takes over after its Skew_Time) and
-// leave no VIP behind.
+// reset: `kubeadm reset` on the holder, the documented way: kubeadm stops
+// the kubelet and then kills the pods' containers (SIGKILL, through the
+// container runtime), which no daemon can hand off from; so the operator
+// first moves vipd's manifest out of /etc/kubernetes/manifests, the kubelet
+// stops the pod with SIGTERM, vipd hands off with zero loss, and only then
+// kubeadm reset runs. No VIP may be left behind.
 func (r *kaRun) reset() {
 	t, c := r.t, r.c
 	h, next := c.Masters[0], c.Masters[1]
-	bound := kaSkew(next.Priority) + kaMargin
+	bound := kaMargin
 	p := c.StartProbe()
 	waitFor(t, 10*time.Second, "API answering", func() (bool, string) { return p.StableFor(500 * time.Millisecond), "" })
 	t0 := time.Now()
+	h.MoveAway("vipd")
+	waitFor(t, 30*time.Second, "the VIP handed off to "+next.Name, func() (bool, string) {
+		_, ok := r.watch[1].first(t0, true, c.VIP)
+		return ok && !h.Node.HasAddr(c.VIP), ""
+	})
 	h.StopKubelet()
 	out, took := h.Kubeadm(false, "reset", "--force", "--cri-socket", kaCRISocket)
 	waitFor(t, 30*time.Second, "the VIP on "+next.Name+" and the API answering", func() (bool, string) {
@@ -524,14 +534,14 @@ func (r *kaRun) reset() {
 		}
 	}
 	moved, _ := r.watch[1].first(t0, true, c.VIP)
-	t.Logf("FIGURE reset: kubeadm reset took %v; priority-0 advert from %s: %v; VIP on %s at +%v; API outage %v (bound Skew_Time %v + %v); client %v",
+	t.Logf("FIGURE reset: manifest moved away, then kubeadm reset (took %v); priority-0 advert from %s: %v; VIP on %s at +%v; API outage %v (bound %v: a zero-loss hand-off); client %v",
 		took.Round(100*time.Millisecond), h.Name, zero != nil, next.Name, moved.At.Sub(t0).Round(time.Millisecond),
-		api.Longest.Round(time.Millisecond), kaSkew(next.Priority), kaMargin, api)
+		api.Longest.Round(time.Millisecond), kaMargin, api)
 	if zero == nil {
 		r.errorf("reset: vipd on %s sent no priority-0 advert: it did not hand off (killed rather than stopped?)", h.Name)
 	}
 	if api.Longest > bound {
-		r.errorf("reset: API outage %v; want at most Skew_Time %v + %v (a hand-off)", api.Longest.Round(time.Millisecond), kaSkew(next.Priority), kaMargin)
+		r.errorf("reset: API outage %v; want at most %v (a zero-loss hand-off)", api.Longest.Round(time.Millisecond), kaMargin)
 	}
 	if h.Node.HasAddr(c.VIP) {
 		r.errorf("reset: %s still has the VIP after kubeadm reset: two hosts answer for it", h.Name)
