@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -31,10 +32,21 @@ const lockDirName = "locks"
 // ErrLocked is wrapped when another live vipd holds a virtual router's lock.
 var ErrLocked = errors.New("daemon: another vipd serves this virtual router")
 
-// instanceLock is one held lock.
+// instanceLock is one held lock: the flock on the file, and a bound abstract
+// unix socket named for the virtual router. Abstract sockets belong to the
+// network namespace, whatever the filesystem: two copies with different
+// --state-dir (a pod without the hostPath, a debugging run) still exclude
+// each other.
 type instanceLock struct {
 	f    *os.File
 	path string
+	abs  net.Listener
+}
+
+// abstractName is the virtual router's abstract socket ("@" is the
+// abstract namespace in Go's unix addresses).
+func abstractName(ifname string, family, vrid int) string {
+	return fmt.Sprintf("@vipd/%s/ipv%d/vrid%d", ifname, family, vrid)
 }
 
 // lockName is the file name of a virtual router's lock. It names the network
@@ -80,6 +92,17 @@ func lockInstances(dir string, ins []config.Instance) ([]*instanceLock, error) {
 	for _, i := range order {
 		in := ins[i]
 		l, err := lockOne(filepath.Join(ldir, lockName(in.Interface, in.Family(), in.VRID)), in.VIPs)
+		if err == nil {
+			if l.abs, err = net.Listen("unix", abstractName(in.Interface, in.Family(), in.VRID)); err != nil {
+				l.release()
+				if errors.Is(err, unix.EADDRINUSE) {
+					err = fmt.Errorf("%w (a vipd in this network namespace holds %s; its --state-dir is another)",
+						ErrLocked, abstractName(in.Interface, in.Family(), in.VRID))
+				} else {
+					err = fmt.Errorf("daemon: binding %s: %w", abstractName(in.Interface, in.Family(), in.VRID), err)
+				}
+			}
+		}
 		if err != nil {
 			unlockAll(held)
 			if errors.Is(err, ErrLocked) {
@@ -133,11 +156,17 @@ func lockOne(path string, vips []netip.Addr) (*instanceLock, error) {
 // release drops the lock. The file stays: removing it would race with a
 // newcomer that opened it and waits on the old inode.
 func (l *instanceLock) release() {
-	if l == nil || l.f == nil {
+	if l == nil {
 		return
 	}
-	_ = l.f.Close()
-	l.f = nil
+	if l.abs != nil {
+		_ = l.abs.Close()
+		l.abs = nil
+	}
+	if l.f != nil {
+		_ = l.f.Close()
+		l.f = nil
+	}
 }
 
 func unlockAll(ls []*instanceLock) {

@@ -104,3 +104,23 @@ func TestUnwritableStateDirNamesTheFlag(t *testing.T) {
 		t.Fatalf("state dir that is a file: %v", err)
 	}
 }
+
+// Two copies with different state directories still exclude each other in
+// one network namespace: the abstract socket is the namespace's.
+func TestCopiesWithOtherStateDirsAreRefused(t *testing.T) {
+	ins := []config.Instance{lockTestInstance("eth9", 77, "198.18.0.77")}
+	first, err := lockInstances(t.TempDir(), ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = lockInstances(t.TempDir(), ins)
+	if !errors.Is(err, config.ErrConfig) || !strings.Contains(err.Error(), "network namespace") {
+		t.Fatalf("second copy with its own state dir: %v", err)
+	}
+	unlockAll(first)
+	again, err := lockInstances(t.TempDir(), ins)
+	if err != nil {
+		t.Fatalf("after the first let go: %v", err)
+	}
+	unlockAll(again)
+}
