@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"bytes"
 	"net"
 	"net/netip"
 	"os"
@@ -271,9 +272,18 @@ type wireARP struct {
 	SPA, TPA netip.Addr
 }
 
-// Gratuitous reports whether the packet announces SPA (sender and target
-// protocol addresses equal, RFC 5227 §3): what vipd's announcer sends.
-func (a wireARP) Gratuitous() bool { return a.SPA == a.TPA }
+// Gratuitous reports whether the packet announces SPA to the whole link:
+// sender and target protocol addresses equal (RFC 5227 §3), as a request, or
+// as a reply whose target hardware address is the sender's own or broadcast
+// (RFC 5944 §4.6): what vipd's announcer sends. A reply to another host's
+// announcement (the kernel of a holder answering the new Master's
+// gratuitous request, addressed to that Master alone) is not one.
+func (a wireARP) Gratuitous() bool {
+	if a.SPA != a.TPA {
+		return false
+	}
+	return a.Op == 1 || bytes.Equal(a.THA, a.SHA) || bytes.Equal(a.THA, net.HardwareAddr{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+}
 
 // wireEvent is one frame a host sent into the switch: an advert or an ARP.
 type wireEvent struct {
@@ -470,7 +480,7 @@ func (w *wireLog) cutover(t testing.TB, since time.Time, vrid int, vip netip.Add
 		if e.Seq <= after || e.Host != old || e.ARP == nil || e.ARP.SPA != vip {
 			continue
 		}
-		if e.ARP.Gratuitous() || e.ARP.Op == 1 {
+		if e.ARP.Gratuitous() {
 			t.Errorf("wire: %s announced %v after it gave the role up: %v (two announcing holders)", old, vip, e)
 		} else {
 			t.Logf("wire: %s answered for %v while it still held it: %v", old, vip, e)
