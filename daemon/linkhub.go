@@ -19,9 +19,11 @@ import (
 //   - linkHub: one subscription to the kernel's link and address changes per
 //     interface name (netlink WatchName: two rtnetlink multicast sockets, their
 //     readers and buffers), its Updates fanned out to every instance watching
-//     that name. A subscriber that falls behind is told to resynchronise,
-//     never waited for: its channel is closed, as after a netlink overrun, and
-//     the instance subscribes again and re-reads the link (loop.go).
+//     that name. A subscriber is never waited for: what it has not taken yet
+//     waits in its own bounded backlog, and one that falls further behind is
+//     told to resynchronise: its channel is closed, as after a netlink
+//     overrun, and the instance subscribes again and re-reads the link
+//     (loop.go).
 //   - announcerTable: one announcer (an ARP packet socket, and an ICMPv6 socket
 //     once an IPv6 address is announced) per interface index.
 //
@@ -30,11 +32,18 @@ import (
 // osDeps.dial), so an instance cannot tell a share from a subscription or an
 // announcer of its own.
 
-// linkSubBuffer is how many Updates a subscriber may be behind before it is
-// told to resynchronise. A loop drains its channel at once; more than this
-// before it does is a storm (an address flush, a bond rebuilt), where one
-// re-read of the link is worth more than each Update of it.
-const linkSubBuffer = 16
+// How far behind a subscriber may fall. Its channel holds linkSubBuffer
+// Updates, for as long as it lives; beyond that they wait in a backlog that
+// exists only while it is not empty, with a goroutine that hands them on.
+// Bursts are normal: n instances taking over at once add n VIPs, and each of
+// them reaches every instance, whose loop re-reads the link for most (bind.go,
+// update). More than linkSubBacklog behind is a storm (an address flush, a
+// bond rebuilt), where one re-read of the link is worth more than each Update
+// of it: the subscriber is told to resynchronise.
+const (
+	linkSubBuffer  = 8
+	linkSubBacklog = 1024
+)
 
 // linkHub is a linkWatcher whose WatchName shares one subscription per
 // interface name: the first watcher of a name opens it, the last one to leave
@@ -57,12 +66,18 @@ type nameWatch struct {
 	subs map[*linkSub]struct{}
 }
 
-// linkSub is one watcher's share.
+// linkSub is one watcher's share. Under linkHub.mu but ch, which the pump
+// sends on under it and the forwarder without.
 type linkSub struct {
-	w        *nameWatch
-	ch       chan netlink.Update
-	stopCtx  func() bool // unregisters the watcher's ctx
-	detached bool        // ch is closed; under linkHub.mu
+	w       *nameWatch
+	ch      chan netlink.Update
+	stopCtx func() bool // unregisters the watcher's ctx
+	// backlog is what ch had no room for, oldest first; forwarding says a
+	// forwarder goroutine is handing it on, and then owns closing ch.
+	backlog    []netlink.Update
+	forwarding bool
+	detached   bool          // the watcher is gone or told to resync
+	gone       chan struct{} // closed on detach while forwarding
 }
 
 // LinkByName reads the link from the kernel.
@@ -72,10 +87,11 @@ func (h *linkHub) LinkByName(name string) (netlink.LinkState, []netip.Prefix, er
 
 // WatchName is linkWatcher.WatchName on the name's shared subscription, with
 // its contract: the first Update is the state at subscription time (the
-// subscription's own for its first watcher, a fresh read for a later one), and
-// the channel is closed when ctx ends, when the subscription fails, or when
-// the watcher fell linkSubBuffer Updates behind; then re-read with LinkByName
-// and call WatchName again. Watchers share an Update's Prefixes: read only.
+// subscription's own for its first watcher, a fresh read for a later one),
+// and the channel is closed when ctx ends, when the subscription fails, or
+// when the watcher fell linkSubBuffer+linkSubBacklog Updates behind; then
+// re-read with LinkByName and call WatchName again. Watchers share an
+// Update's Prefixes: read only.
 func (h *linkHub) WatchName(ctx context.Context, name string) (<-chan netlink.Update, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -140,28 +156,76 @@ func (h *linkHub) pump(w *nameWatch, up <-chan netlink.Update) {
 	}
 }
 
-// fanOut hands u to every watcher of w, never waiting: one behind by
-// linkSubBuffer is detached (its channel closed) and resynchronises.
+// fanOut hands u to every watcher of w, never waiting.
 func (h *linkHub) fanOut(w *nameWatch, u netlink.Update) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range w.subs {
-		select {
-		case s.ch <- u:
-		default:
-			h.detach(s)
-		}
+		h.offer(s, u)
 	}
 }
 
-// detach closes s's channel and drops it from its subscription, which ends
-// with its last watcher. Under h.mu.
+// offer gives u to s: into its channel if it has room and nothing older
+// waits, else into its backlog; a watcher whose backlog is full is detached
+// and resynchronises. Under h.mu.
+func (h *linkHub) offer(s *linkSub, u netlink.Update) {
+	if len(s.backlog) == 0 {
+		select {
+		case s.ch <- u:
+			return
+		default:
+		}
+	}
+	if len(s.backlog) >= linkSubBacklog {
+		h.detach(s)
+		return
+	}
+	s.backlog = append(s.backlog, u)
+	if !s.forwarding {
+		s.forwarding = true
+		s.gone = make(chan struct{})
+		go h.forward(s)
+	}
+}
+
+// forward hands s's backlog on, in order, until it is empty or s is
+// detached; then, if detached, it closes s's channel.
+func (h *linkHub) forward(s *linkSub) {
+	h.mu.Lock()
+	for !s.detached && len(s.backlog) > 0 {
+		u := s.backlog[0] // stays queued until sent: offer sends nothing past it
+		h.mu.Unlock()
+		select {
+		case s.ch <- u:
+		case <-s.gone:
+		}
+		h.mu.Lock()
+		if !s.detached {
+			s.backlog[0] = netlink.Update{}
+			s.backlog = s.backlog[1:]
+		}
+	}
+	s.forwarding, s.backlog = false, nil
+	detached := s.detached
+	h.mu.Unlock()
+	if detached {
+		close(s.ch)
+	}
+}
+
+// detach closes s's channel (or has its forwarder close it) and drops it from
+// its subscription, which ends with its last watcher. Under h.mu.
 func (h *linkHub) detach(s *linkSub) {
 	if s.detached {
 		return
 	}
 	s.detached = true
-	close(s.ch)
+	if s.forwarding {
+		close(s.gone) // the forwarder closes ch: it may be sending on it
+	} else {
+		s.backlog = nil
+		close(s.ch)
+	}
 	if s.stopCtx != nil {
 		s.stopCtx()
 	}

@@ -163,9 +163,46 @@ func TestLinkHubFansOut(t *testing.T) {
 	})
 }
 
-// A watcher that does not keep up is told to resynchronise (its channel
-// closes after what it was given) and never holds up the others; it then
-// subscribes again on the same subscription.
+// A watcher that is behind gets what it missed, in order, from its backlog,
+// and holds up nobody; the backlog goes when it is empty.
+func TestLinkHubBurstWaitsInBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeLinks{link: netlink.LinkState{Name: "eth0", Index: 2}}
+		h := newLinkHub(f)
+		fast := watch(t, h, t.Context(), "eth0")
+		synctest.Wait()
+		slow := watch(t, h, t.Context(), "eth0")
+		recv(t, fast)
+		sub := f.opened()[0]
+		burst := 4 * linkSubBuffer
+		for i := range burst {
+			sub.in <- netlink.Update{Kind: netlink.AddrAdded, Addr: netip.AddrFrom4([4]byte{198, 18, 1, byte(i)})}
+			if u, ok := recv(t, fast); !ok || u.Addr.As4()[3] != byte(i) {
+				t.Fatalf("fast watcher: Update %d is %+v (open %v)", i, u, ok)
+			}
+		}
+		if u, ok := recv(t, slow); !ok || u.Kind != netlink.LinkChanged {
+			t.Fatalf("slow watcher's first Update %+v (open %v), want its state", u, ok)
+		}
+		for i := range burst {
+			if u, ok := recv(t, slow); !ok || u.Addr.As4()[3] != byte(i) {
+				t.Fatalf("slow watcher: Update %d is %+v (open %v), want 198.18.1.%d", i, u, ok, i)
+			}
+		}
+		quiet(t, slow, "slow watcher after the burst")
+		h.mu.Lock()
+		for s := range h.names["eth0"].subs {
+			if s.forwarding || s.backlog != nil {
+				t.Errorf("a watcher still has a backlog (%d, forwarding %v) after taking it all", len(s.backlog), s.forwarding)
+			}
+		}
+		h.mu.Unlock()
+	})
+}
+
+// A watcher that falls linkSubBuffer+linkSubBacklog behind is told to
+// resynchronise (its channel closes after what it holds) and never
+// holds up the others; it then subscribes again on the same subscription.
 func TestLinkHubSlowWatcherResyncs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &fakeLinks{link: netlink.LinkState{Name: "eth0", Index: 2}}
@@ -175,10 +212,11 @@ func TestLinkHubSlowWatcherResyncs(t *testing.T) {
 		slow := watch(t, h, t.Context(), "eth0") // its first Update is queued
 		recv(t, fast)
 		sub := f.opened()[0]
-		// The slow one has room for linkSubBuffer-1 more; one past that,
-		// it is behind.
-		for i := range linkSubBuffer {
-			sub.in <- netlink.Update{Kind: netlink.AddrAdded, Addr: netip.AddrFrom4([4]byte{198, 18, 1, byte(i)})}
+		// The slow one has room for linkSubBuffer+linkSubBacklog-1 more;
+		// one past that, it is too far behind.
+		n := linkSubBuffer + linkSubBacklog
+		for i := range n {
+			sub.in <- netlink.Update{Kind: netlink.AddrAdded, Addr: netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})}
 			if u, ok := recv(t, fast); !ok || u.Addr.As4()[3] != byte(i) {
 				t.Fatalf("fast watcher: Update %d is %+v (open %v)", i, u, ok)
 			}
@@ -191,8 +229,9 @@ func TestLinkHubSlowWatcherResyncs(t *testing.T) {
 			}
 			got++
 		}
+		// What its channel held; the backlog is dropped: it resynchronises.
 		if got != linkSubBuffer {
-			t.Errorf("slow watcher got %d Updates before its channel closed, want %d (its buffer)", got, linkSubBuffer)
+			t.Errorf("slow watcher got %d Updates before its channel closed, want %d (its channel's)", got, linkSubBuffer)
 		}
 		sub.in <- netlink.Update{Kind: netlink.LinkChanged}
 		if _, ok := recv(t, fast); !ok {
@@ -204,6 +243,34 @@ func TestLinkHubSlowWatcherResyncs(t *testing.T) {
 		}
 		if n := len(f.opened()); n != 1 || !sub.live() {
 			t.Errorf("%d subscriptions opened (first live: %v), want the one, still open", n, sub.live())
+		}
+	})
+}
+
+// A watcher that leaves with a backlog has its channel closed, by its
+// forwarder, and the subscription ends with it.
+func TestLinkHubLeavesWithBacklog(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &fakeLinks{link: netlink.LinkState{Name: "eth0", Index: 2}}
+		h := newLinkHub(f)
+		ctx, stop := context.WithCancel(t.Context())
+		w := watch(t, h, ctx, "eth0")
+		sub := f.opened()[0]
+		for range 2 * linkSubBuffer {
+			sub.in <- netlink.Update{Kind: netlink.LinkChanged}
+		}
+		synctest.Wait()
+		stop()
+		for range linkSubBuffer + 1 { // what was in the channel, then the close
+			if _, ok := recv(t, w); !ok {
+				break
+			}
+		}
+		if _, ok := recv(t, w); ok {
+			t.Fatal("the channel is open after the watcher's ctx ended")
+		}
+		if sub.live() || h.watches() != 0 {
+			t.Errorf("the subscription is open (live %v, %d open) after its only watcher left", sub.live(), h.watches())
 		}
 	})
 }

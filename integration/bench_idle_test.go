@@ -115,7 +115,11 @@ func idleStart(t *testing.T, l *lab, kind string, r idleRow, vipdBin string) []i
 		}
 	}
 	// All start as Backup; h0 takes every VRID after Master_Down_Interval.
-	waitFor(t, 3*r.Interval+30*time.Second, kind+": h0 master of every VRID, h1 and h2 backups", func() (bool, string) {
+	// The set-up is given more time with more VRIDs: each of h0's n takeovers
+	// adds a VIP that its n instances hear of (bind.go re-reads the link for
+	// each), on a 2-CPU machine running three daemons.
+	settle := 3*r.Interval + 30*time.Second + time.Duration(r.VRIDs)*250*time.Millisecond
+	waitFor(t, settle, kind+": h0 master of every VRID, h1 and h2 backups", func() (bool, string) {
 		return ds[0].Settled("MASTER") && ds[1].Settled("BACKUP") && ds[2].Settled("BACKUP"), ""
 	})
 	return ds
