@@ -253,9 +253,9 @@ func TestExMasterCancelsPendingAnnouncements(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lan := newLAN()
 		a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
-		rb := start(t, b, testInstance(51, 100))
+		rb := start(t, b, testInstance(51, 100, func(in *config.Instance) { in.AnnounceCount = 10 }))
 		waitFor(t, 5*time.Second, "b master", func() bool { return rb.state(t) == "MASTER" })
-		// b is mid-burst (5 rounds, 1 s apart) when a higher priority router arrives.
+		// b is mid-burst (10 rounds, 1 s apart) when a higher priority router arrives.
 		ra := start(t, a, testInstance(51, 200))
 		waitFor(t, 5*time.Second, "a master", func() bool { return ra.state(t) == "MASTER" && rb.state(t) == "BACKUP" })
 		left := time.Now()
@@ -266,7 +266,7 @@ func TestExMasterCancelsPendingAnnouncements(t *testing.T) {
 				t.Errorf("ex-master b announced %v at +%v after leaving MASTER", an.addr, an.at.Sub(left))
 			}
 		}
-		if n := len(b.announcements()); n >= config.DefaultAnnounceCount {
+		if n := len(b.announcements()); n >= 10 {
 			t.Errorf("b finished its burst (%d rounds) although it was preempted", n)
 		}
 		ra.stop(t)

@@ -211,6 +211,11 @@ const (
 
 // Retry timing for announcements and for address changes that failed.
 const (
+	// TakeoverRepeat is how soon the second round of a takeover's burst
+	// follows the first (at most AnnounceInterval): a preempted Master may
+	// still announce once after ours, before it hears our advert, and that
+	// would point clients back at it for a whole interval.
+	TakeoverRepeat = 50 * time.Millisecond
 	// AnnounceRetryDelay is how soon a round of announcements that failed
 	// (EventAnnounceFailed) is sent again.
 	AnnounceRetryDelay = 10 * time.Millisecond

@@ -35,7 +35,8 @@ func Example() {
 	fmt.Println(st.State, st.Reason, acts)
 
 	// The shell carries out the actions, reports how the add went, and
-	// delivers EventTimer at the deadline: the next round of the burst.
+	// delivers EventTimer at the deadline: the next round of the burst,
+	// soon after the first (TakeoverRepeat).
 	m.Step(st.Since, election.Event{Kind: election.EventAddOK})
 	acts = m.Step(m.Deadline(), election.Event{Kind: election.EventTimer})
 	fmt.Println(acts, "rounds left", m.Status().AnnounceRoundsLeft)
@@ -52,6 +53,6 @@ func Example() {
 	// Output:
 	// BACKUP startup until 3.609375s
 	// MASTER master-down-timer [add-vips announce send-advert(prio=100)]
-	// [send-advert(prio=100) announce] rounds left 1
+	// [announce] rounds left 1
 	// BACKUP higher-priority-advert [remove-vips send-advert(prio=100)] master 192.0.2.3
 }

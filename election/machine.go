@@ -357,9 +357,16 @@ func (m *Machine) becomeMaster(now time.Time, r Reason) []Action {
 	// penalty's retry: its outcome is reported next.
 	m.removePending, m.removeFails, m.removeRetry = false, 0, time.Time{}
 	m.addRetry = time.Time{}
+	round := m.startBurst(now)
+	if m.announceLeft > 0 {
+		// The router this one takes over from may still send one round of
+		// its own (a burst timer firing before it has heard our advert):
+		// the second round follows soon, not a whole AnnounceInterval on.
+		m.announceAt = now.Add(min(m.cfg.AnnounceInterval, TakeoverRepeat))
+	}
 	return []Action{
 		{Kind: ActAddVIPs},
-		m.startBurst(now),
+		round,
 		{Kind: ActSendAdvert, Priority: m.prio()},
 	}
 }
