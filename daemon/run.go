@@ -117,7 +117,7 @@ func run(ctx context.Context, cfg *config.Config, log *slog.Logger, sys system, 
 	defer reg.unlockAll()
 	prepared := make([]*managed, 0, len(cfg.Instances))
 	for i, c := range cfg.Instances {
-		m, err := reg.prepare(c, locks[i], slices.Contains(state.Maintenance, c.Name))
+		m, err := reg.prepare(c, locks[i], slices.Contains(state.Maintenance, stateKey(c.Name)))
 		if err != nil {
 			for _, p := range prepared {
 				p.lock.release()
