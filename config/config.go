@@ -299,10 +299,19 @@ func (in *Instance) validate() error {
 			return fieldErr(in.Field(h.key), "give the path of an executable", "empty command")
 		}
 	}
+	tier, weights := false, 0
 	for i := range in.Checks {
 		if err := in.Checks[i].validate(in, i); err != nil {
 			return err
 		}
+		tier = tier || in.Checks[i].Tier
+		if !in.Checks[i].Tier && !in.Checks[i].Fault {
+			weights += in.Checks[i].Spec().Weight
+		}
+	}
+	if tier && weights >= health.TierPenalty {
+		return fieldErr(in.Field("checks"), fmt.Sprintf("keep the weights of the other checks under %d in all", health.TierPenalty),
+			"their weights add up to %d beside a tier check", weights)
 	}
 	return nil
 }

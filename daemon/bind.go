@@ -296,14 +296,14 @@ func (in *instance) update(now time.Time, u netlink.Update) {
 		}
 		return
 	}
-	if u.Kind == netlink.AddrAdded && slices.Contains(in.cfg.VIPs, u.Addr) {
+	bound := in.bind.fault == election.FaultNone && in.bind.source.IsValid()
+	if u.Kind == netlink.AddrAdded && slices.Contains(in.cfg.VIPs, u.Addr) && (bound || !in.owner()) {
 		return // ours, or about to be swept: nothing about the binding changed
 	}
 	// An address that is neither this instance's source nor a candidate it
 	// waits for changes nothing: another instance's VIP coming and going
 	// must not make every instance re-read the link (with many VRIDs on one
 	// interface that was quadratic at every takeover).
-	bound := in.bind.fault == election.FaultNone && in.bind.source.IsValid()
 	switch {
 	case u.Kind == netlink.AddrAdded && bound && in.os.ours(u.Addr):
 		return

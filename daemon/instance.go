@@ -297,6 +297,7 @@ func (in *instance) newMachine(source netip.Addr) (*election.Machine, error) {
 		AnnounceInterval: in.cfg.AnnounceInterval,
 		AnnounceRefresh:  in.cfg.AnnounceRefresh,
 		ConfirmPreempt:   len(in.cfg.Checks) > 0,
+		ConfirmTimeout:   confirmTimeout(in.cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: instance %s: %w", in.cfg.Name, err)
@@ -312,4 +313,14 @@ func newStoppedTimer() *time.Timer {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	return t
+}
+
+// confirmTimeout is how long a confirmation probe may take: the longest check
+// timeout, and a margin.
+func confirmTimeout(cfg config.Instance) time.Duration {
+	var d time.Duration
+	for i := range cfg.Checks {
+		d = max(d, cfg.Checks[i].Spec().Timeout)
+	}
+	return d + 500*time.Millisecond
 }

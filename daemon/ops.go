@@ -175,6 +175,21 @@ func mayWrite(who control.Caller) error {
 	return nil
 }
 
-// stateKey names an instance in the state file: its network namespace too,
-// since copies in other namespaces may share the state directory.
-func stateKey(name string) string { return netnsPrefix() + name }
+// stateKey names an instance in the state file: by its name in the host's
+// network namespace (the one of PID 1: a static pod's with hostNetwork, a
+// unit's), whose inode may differ after a kernel upgrade; by namespace and
+// name elsewhere, since copies in other namespaces may share the state
+// directory.
+func stateKey(name string) string {
+	if inInitNetns() {
+		return name
+	}
+	return netnsPrefix() + name
+}
+
+// inInitNetns reports whether this process shares PID 1's network namespace.
+func inInitNetns() bool {
+	self, err1 := os.Readlink("/proc/self/ns/net")
+	init, err2 := os.Readlink("/proc/1/ns/net")
+	return err1 != nil || err2 != nil || self == init
+}

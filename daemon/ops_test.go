@@ -114,3 +114,12 @@ func TestMaintenanceNotPersistedChangesNothing(t *testing.T) {
 		ra.stop(t)
 	})
 }
+
+func TestStateKeyInTheHostNamespaceIsTheName(t *testing.T) {
+	if !inInitNetns() {
+		t.Skip("not in PID 1's network namespace") // the unit tests run in the host's
+	}
+	if got := stateKey("api"); got != "api" {
+		t.Errorf("stateKey in the host namespace = %q, want the plain name (stable across kernels)", got)
+	}
+}

@@ -105,7 +105,6 @@ func (r *registry) prepare(c config.Instance, lock *instanceLock, maintenance bo
 		return nil, err
 	}
 	in.maintenance = maintenance
-	r.setVIPs(c.Name, c.VIPs)
 	return &managed{in: in, lock: lock, done: make(chan error, 1)}, nil
 }
 
@@ -113,6 +112,7 @@ func (r *registry) prepare(c config.Instance, lock *instanceLock, maintenance bo
 func (r *registry) start(m *managed) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	m.cancel = cancel
+	r.setVIPs(m.in.cfg.Name, m.in.cfg.VIPs)
 	r.mu.Lock()
 	r.list = append(r.list, m)
 	r.mu.Unlock()
@@ -251,7 +251,8 @@ func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
 	}
 	type startStep struct {
 		cfg     config.Instance
-		replace *managed // the instance it replaces, if any
+		replace *managed // the instance of the same name it replaces, if any
+		from    *managed // the instance whose lock it takes over, if any
 		m       *managed
 	}
 	var lives []liveStep
@@ -288,12 +289,34 @@ func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
 			starts = append(starts, st)
 		}
 	}
+	// The locks of what goes (removed or replaced instances), by virtual
+	// router: a successor of the same virtual router takes it over, whatever
+	// its name (a renamed instance, a VRID moved between instances).
+	going := map[string]*managed{}
+	for _, m := range r.listCopy() {
+		gone := true // not in the new configuration
+		for _, in := range next.Instances {
+			if in.Name == m.in.cfg.Name {
+				gone = false
+			}
+		}
+		for _, st := range starts {
+			if st.replace == m {
+				gone = true
+			}
+		}
+		if gone {
+			going[lockName(m.in.cfg.Interface, m.in.cfg.Family(), m.in.cfg.VRID)] = m
+		}
+	}
+	handed := map[*managed]bool{}
 	state, _ := loadState(r.stateDir)
 	for _, st := range starts {
 		var lock *instanceLock
-		if st.replace != nil && lockName(st.replace.in.cfg.Interface, st.replace.in.cfg.Family(), st.replace.in.cfg.VRID) ==
-			lockName(st.cfg.Interface, st.cfg.Family(), st.cfg.VRID) {
-			lock = st.replace.lock // the same virtual router: the lock passes on
+		if prev, ok := going[lockName(st.cfg.Interface, st.cfg.Family(), st.cfg.VRID)]; ok && !handed[prev] && prev.lock != nil {
+			lock = prev.lock // the same virtual router: the lock passes on
+			handed[prev] = true
+			st.from = prev
 		} else {
 			locks, err := lockInstances(r.stateDir, []config.Instance{st.cfg})
 			if err != nil {
@@ -329,20 +352,19 @@ func (r *registry) apply(ctx context.Context, cur, next *config.Config) error {
 		if !want[name] {
 			if m := r.find(name); m != nil {
 				r.log.Info("reload: instance removed; handing off", "instance", name)
-				r.stop(m, true)
+				r.stop(m, !handed[m])
 			}
 		}
 	}
 	for _, st := range starts {
 		if st.replace != nil {
 			r.log.Info("reload: instance changed in a way that needs a new election; handing off and starting again", "instance", st.cfg.Name)
-			r.stop(st.replace, st.replace.lock != st.m.lock)
+			r.stop(st.replace, !handed[st.replace])
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || st.m.lock == nil {
 			st.m.lock.release()
 			continue
 		}
-		r.setVIPs(st.cfg.Name, st.cfg.VIPs) // stop dropped the predecessor's
 		if st.m.lock.f != nil {
 			_ = writeLock(st.m.lock.f, os.Getpid(), st.cfg.VIPs)
 		}
@@ -372,4 +394,11 @@ func (r *registry) safeApply(ctx context.Context, cur, next *config.Config) (err
 		}
 	}()
 	return r.apply(ctx, cur, next)
+}
+
+// listCopy returns the managed instances.
+func (r *registry) listCopy() []*managed {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.list)
 }

@@ -285,6 +285,10 @@ type Config struct {
 	// check falls would lose the VIP to a router whose check is about to
 	// fall too. Taking over from a silent Master is never delayed.
 	ConfirmPreempt bool
+	// ConfirmTimeout bounds the wait for EventConfirmed; the daemon sets it
+	// to the longest check timeout and a margin. Zero means
+	// AdvertInterval + 1s.
+	ConfirmTimeout time.Duration
 }
 
 func (c Config) validate() error {

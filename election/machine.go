@@ -76,6 +76,9 @@ type Machine struct {
 	// break again); maintenance is the way to keep it off.
 	maint        bool
 	afterHandoff State
+	// handoffFor is what the hand-off was started for (afterHandoff may
+	// become Fault meanwhile, and back when the fault clears).
+	handoffFor   State
 	handoffUntil time.Time
 
 	// answeredAt is when a Master last answered a lower Master's advert.
@@ -156,6 +159,11 @@ func (m *Machine) Step(now time.Time, ev Event) []Action {
 			return m.start(now, ReasonLinkUp)
 		}
 		if m.state == Handoff && m.afterHandoff == Fault {
+			if m.handoffFor != Fault {
+				// A resignation or maintenance hand-off goes on as asked.
+				m.afterHandoff = m.handoffFor
+				return nil
+			}
 			// Fit again before anyone took over: keep serving.
 			return m.becomeMaster(now, ReasonLinkUp)
 		}
@@ -377,7 +385,7 @@ func (m *Machine) becomeMaster(now time.Time, r Reason) []Action {
 func (m *Machine) handoff(now time.Time, then State, r Reason) []Action {
 	wait := m.masterDownInterval()
 	m.transition(now, Handoff, r)
-	m.afterHandoff = then
+	m.afterHandoff, m.handoffFor = then, then
 	m.handoffUntil = now.Add(wait)
 	return []Action{{Kind: ActSendAdvert, Priority: PriorityShutdown}}
 }
@@ -521,7 +529,11 @@ func (m *Machine) timer(now time.Time) []Action {
 			// A live Master of lower priority: first check that this
 			// router is still better than it (its own checks pass).
 			m.downTimer = time.Time{}
-			m.confirmUntil = now.Add(m.cfg.AdvertInterval + time.Second)
+			wait := m.cfg.ConfirmTimeout
+			if wait <= 0 {
+				wait = m.cfg.AdvertInterval + time.Second
+			}
+			m.confirmUntil = now.Add(wait)
 			acts = append(acts, Action{Kind: ActConfirm})
 		} else {
 			acts = append(acts, m.becomeMaster(now, m.downReason)...)
