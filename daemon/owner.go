@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 
@@ -48,21 +49,34 @@ func (in *instance) acceptOwner(on bool) {
 	if !ok || in.bind.ifi == nil {
 		return
 	}
+	idx := in.bind.ifi.Index
 	switch {
 	case on && !in.acceptLocalSet && in.holdsOwnersAddress():
-		if already, err := netlink.AcceptLocal(in.bind.ifi.Name); err == nil && already {
-			return // the operator's setting: leave it
+		if in.os.reg != nil && in.os.reg.acceptLocalHold(idx) {
+			in.acceptLocalSet = true // another instance here turned it on
+			return
 		}
-		if err := s.SetAcceptLocal(in.bind.ifi.Index, true); err != nil {
+		if already, err := netlink.AcceptLocal(in.bind.ifi.Name); err == nil && already {
+			if in.os.reg != nil {
+				in.os.reg.acceptLocalRelease(idx) // the operator's setting: leave it
+			}
+			return
+		}
+		if err := s.SetAcceptLocal(idx, true); err != nil {
+			if in.os.reg != nil {
+				in.os.reg.acceptLocalRelease(idx)
+			}
 			in.logErr("turning accept_local on (the owner's adverts will not be heard)", err)
 			return
 		}
 		in.acceptLocalSet = true
 	case !on && in.acceptLocalSet:
-		if err := s.SetAcceptLocal(in.bind.ifi.Index, false); err != nil {
-			in.logErr("turning accept_local off", err)
-			return
-		}
 		in.acceptLocalSet = false
+		if in.os.reg != nil && !in.os.reg.acceptLocalRelease(idx) {
+			return // another instance on this interface still holds VIPs
+		}
+		if err := s.SetAcceptLocal(idx, false); err != nil && !errors.Is(err, netlink.ErrNoLink) {
+			in.logErr("turning accept_local off", err)
+		}
 	}
 }

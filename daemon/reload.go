@@ -40,13 +40,16 @@ type registry struct {
 	ctx      context.Context    // the daemon's run context
 	fail     context.CancelFunc // stops the daemon: an instance failed
 
-	mu      sync.Mutex
-	list    []*managed
-	vips    map[string][]netip.Addr // by instance name
-	errs    []error
-	wg      sync.WaitGroup
-	reloadN atomic.Uint64 // reloads applied
-	reloadF atomic.Uint64 // reloads rejected
+	mu   sync.Mutex
+	list []*managed
+	vips map[string][]netip.Addr // by instance name
+	errs []error
+	wg   sync.WaitGroup
+	// acceptLocal counts, per ifindex, the instances holding IPv4 VIPs with
+	// accept_local on (owner.go): the last one to let go turns it off.
+	acceptLocal map[int]int
+	reloadN     atomic.Uint64 // reloads applied
+	reloadF     atomic.Uint64 // reloads rejected
 }
 
 func newRegistry(stateDir string, log *slog.Logger, sys system, ctx context.Context, fail context.CancelFunc) *registry {
@@ -401,4 +404,31 @@ func (r *registry) listCopy() []*managed {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.list)
+}
+
+// acceptLocalHold counts one more holder on ifindex and reports whether it was
+// already on for another.
+func (r *registry) acceptLocalHold(ifindex int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.acceptLocal == nil {
+		r.acceptLocal = map[int]int{}
+	}
+	r.acceptLocal[ifindex]++
+	return r.acceptLocal[ifindex] > 1
+}
+
+// acceptLocalRelease counts one holder less and reports whether it was the
+// last.
+func (r *registry) acceptLocalRelease(ifindex int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.acceptLocal[ifindex] > 0 {
+		r.acceptLocal[ifindex]--
+	}
+	if r.acceptLocal[ifindex] == 0 {
+		delete(r.acceptLocal, ifindex)
+		return true
+	}
+	return false
 }
