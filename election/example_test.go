@@ -54,5 +54,5 @@ func Example() {
 	// BACKUP startup until 3.609375s
 	// MASTER master-down-timer [add-vips announce send-advert(prio=100)]
 	// [announce] rounds left 1
-	// BACKUP higher-priority-advert [remove-vips send-advert(prio=100)] master 192.0.2.3
+	// BACKUP higher-priority-advert [remove-vips send-advert(prio=100) send-advert(prio=100)] master 192.0.2.3
 }

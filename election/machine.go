@@ -681,9 +681,11 @@ func (m *Machine) masterAdvert(now time.Time, ev Event) []Action {
 	// followed our announcements during the split. Our farewell is an
 	// advert of lower rank to it: it answers and announces again (above).
 	// Other Backups treat it as any advert of that priority.
+	// Sent twice: a lost farewell would leave the clients that followed us
+	// during the split on a host without the VIP (the winner answers one).
 	prio := m.prio()
 	acts := leaveMaster(nil)
-	acts = append(acts, Action{Kind: ActSendAdvert, Priority: prio})
+	acts = append(acts, Action{Kind: ActSendAdvert, Priority: prio}, Action{Kind: ActSendAdvert, Priority: prio})
 	m.transition(now, Backup, r)
 	m.acceptAdvert(now, ev.From, ev.Priority, ev.Interval)
 	return acts

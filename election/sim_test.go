@@ -453,7 +453,8 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 	for _, a := range acts {
 		switch a.Kind {
 		case ActSendAdvert:
-			s.send(n, a.Priority, a.Priority != PriorityShutdown && before.State == Master && after.State == Backup)
+			// A farewell (and its repeat) is the only advert a Backup sends.
+			s.send(n, a.Priority, a.Priority != PriorityShutdown && after.State == Backup)
 			if a.Priority == PriorityShutdown {
 				n.resigned = true
 			}
@@ -529,7 +530,7 @@ func (s *sim) step(n *simNode, ev Event) []Event {
 			s.failf("r%d stayed Master after %v (priority %d)", n.id, ev, before.EffectivePriority)
 		case better:
 			// ... and says farewell after giving the VIPs up.
-			want := []Action{{Kind: ActRemoveVIPs}, {Kind: ActSendAdvert, Priority: before.EffectivePriority}}
+			want := []Action{{Kind: ActRemoveVIPs}, {Kind: ActSendAdvert, Priority: before.EffectivePriority}, {Kind: ActSendAdvert, Priority: before.EffectivePriority}}
 			if !slices.Equal(acts, want) {
 				s.failf("r%d stepped down with %v, want %v", n.id, acts, want)
 			}
