@@ -257,7 +257,13 @@ func kvScenario(t *testing.T, image string, preempt bool) {
 			up0, ok2 = w0.first(restored, true, vip)
 			return ok1 && ok2, fmt.Sprintf("MASTER %v, VIP on h0 %v", ok1, ok2)
 		})
-		first, _ := kvFirstAdvert(sniff, "h0", restored)
+		// Make before break: the pod's first advert follows its announcement.
+		var first wireAdvert
+		waitFor(t, 2*time.Second, "the new pod's first advert on the wire", func() (bool, string) {
+			var ok bool
+			first, ok = kvFirstAdvert(sniff, "h0", restored)
+			return ok, ""
+		})
 		// Make before break: h1 lets go when it hears the pod's advert,
 		// which comes after the pod added and announced the VIP.
 		var down1 kvAddrEvent
