@@ -95,7 +95,7 @@ sleep 1
 probe_stop
 status
 
-say "graceful: SIGTERM to h1; it sends priority 0 and h2 takes over after Skew_Time"
+say "graceful: SIGTERM to h1; it sends priority 0 but keeps the VIP until h2 (after its Skew_Time) has taken it: make before break"
 probe_start
 kill -TERM "${PID[1]}"; wait "${PID[1]}" || true; PID[1]=
 wait_master2
