@@ -211,9 +211,18 @@ func TestKubeletRollingUpgrade(t *testing.T) {
 		}
 		checkMove(t, fmt.Sprintf("upgrade of h%d", i), mv, "h0")
 	}
+	// Over the whole roll: not one probe lost, none answered twice. (Each
+	// step's gap was judged above; between steps the client's own scheduling
+	// stalls, which the window's correction does not always take out, are
+	// not the VIP's.)
 	m := p.window(roll, time.Now())
 	t.Logf("whole roll (%v): %v", time.Since(roll).Round(time.Second), m)
-	checkMove(t, "rolling upgrade", m, "h0")
+	if m.Lost > 0 || m.Dups > 0 {
+		t.Errorf("rolling upgrade: %d probes lost, %d answered twice over the roll; a planned move loses none. %v", m.Lost, m.Dups, m)
+	}
+	if len(m.Hosts) == 0 || m.Hosts[len(m.Hosts)-1] != "h0" {
+		t.Errorf("rolling upgrade: answers from %v; want them to end on h0", m.Hosts)
+	}
 	if hs := holders(l, l.VIP4); !slices.Equal(hs, []string{"h0"}) {
 		t.Errorf("after the roll the VIP is on %v, want h0 only", hs)
 	}
