@@ -14,10 +14,10 @@ package integration
 //	go test -tags integration ./integration/ -run TestPlanned -count=1 -v
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"bytes"
 	"net"
 	"net/netip"
 	"os"
