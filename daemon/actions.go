@@ -102,6 +102,7 @@ func (in *instance) send(priority uint8) {
 			in.logErr("encoding advert", err)
 			return
 		}
+		in.buf = b // kept if it grew (a reload with more VIPs)
 		if err := in.conn.WriteTo(b, dst); err != nil {
 			in.sendErrors++
 			in.logErr("sending advert to "+dst.String(), err)

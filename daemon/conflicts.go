@@ -163,7 +163,9 @@ type detector struct {
 	log  *slog.Logger
 	vrid int
 
-	tab     [maxConflicts]conflict
+	// tab grows to maxConflicts entries as conflicts are seen: most
+	// instances never see one, and the full table is 10 KB (issue 12).
+	tab     []conflict
 	routers [maxRouters]router
 	pending [maxPending]sightingWait
 	npend   int
@@ -259,6 +261,15 @@ func (d *detector) find(kind conflictKind, peer netip.Addr, mac [6]byte, hasMAC 
 		if !c.active && (slot == nil || (slot.used && c.last.Before(slot.last))) {
 			slot = c
 		}
+	}
+	if (slot == nil || slot.used) && len(d.tab) < maxConflicts {
+		if d.tab == nil {
+			// Its whole capacity at once: an append never moves the entries
+			// that callers hold pointers to.
+			d.tab = make([]conflict, 0, maxConflicts)
+		}
+		d.tab = append(d.tab, conflict{})
+		slot = &d.tab[len(d.tab)-1]
 	}
 	if slot == nil {
 		d.overflow++

@@ -79,6 +79,9 @@ type osDeps struct {
 	// watch opens the ARP/ND watcher of conflict detection (issue 13,
 	// conflicts.go); nil: none.
 	watch func(ifi *net.Interface, family int) (addrWatcher, error)
+	// timer opens the deadline's timerfd (timer.go); nil: the runtime's
+	// timers (what testing/synctest needs).
+	timer func() (*fdTimer, error)
 }
 
 // ours reports whether a is a VIP of any instance of this process.
@@ -136,7 +139,7 @@ type instance struct {
 	ownerAddr      netip.Addr
 	acceptLocalSet bool
 	pending        []election.Event // events raised while carrying out actions
-	deadline       *time.Timer      // the machine's next deadline
+	deadline       deadlineTimer    // the machine's next deadline (timer.go)
 	resub          *time.Timer      // re-subscribing to link updates after a failure
 	retry          *time.Timer      // binding again after sockets failed to open
 	stopped        chan struct{}    // closed when run returns
@@ -183,10 +186,19 @@ type instance struct {
 type counters struct {
 	sent, sendErrors, received, mismatches, announcements, announceErrors uint64
 	addErrors, removeErrors                                               uint64
-	drops, forms, transitions                                             map[string]uint64
-	lastSent                                                              time.Time
-	lastErr                                                               string
+	drops, transitions                                                    map[string]uint64
+	// forms counts accepted adverts by vrrp.ChecksumForm: an array, so that
+	// an accepted advert hashes no string (issue 12).
+	forms    [3]uint64
+	lastSent time.Time
+	lastErr  string
 }
+
+// pktQueue is how many packets an instance's loop may be behind its
+// socket's reader before they are dropped (queue_full): 160 ms of adverts
+// from one router at 10 ms, 50 ms from three. It was 64: 7 KB per VRID
+// (issue 12) for a queue that is empty at every advert.
+const pktQueue = 16
 
 // packet is one read from the socket of binding generation gen.
 type packet struct {
@@ -244,12 +256,14 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 			AuthType:  authType,
 			AuthData:  auth,
 		},
-		buf:       make([]byte, 0, vrrp.MaxLen),
-		deadline:  newStoppedTimer(),
+		// The advert's own length (header, addresses, v2 authentication),
+		// not vrrp.MaxLen: 4 KB per VRID otherwise (issue 12).
+		buf:       make([]byte, 0, 16+16*len(vips)),
+		deadline:  newRuntimeTimer(),
 		resub:     newStoppedTimer(),
 		retry:     newStoppedTimer(),
 		stopped:   make(chan struct{}),
-		pkts:      make(chan packet, 64),
+		pkts:      make(chan packet, pktQueue),
 		readErr:   make(chan readFailure, 4),
 		crash:     make(chan crashReport, 4),
 		statusc:   make(chan chan control.Instance),
@@ -258,7 +272,6 @@ func newInstance(cfg config.Instance, log *slog.Logger, deps osDeps, checks pena
 		confirmed: make(chan confirmation, 1),
 		counters: counters{
 			drops:       map[string]uint64{},
-			forms:       map[string]uint64{},
 			transitions: map[string]uint64{},
 		},
 		peers:  newPeerTable(maxPeers),

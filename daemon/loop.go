@@ -50,6 +50,15 @@ func (in *instance) run(ctx context.Context) (err error) {
 		})
 	}
 	in.ctx = bg
+	if in.os.timer != nil {
+		if t, err := in.os.timer(); err != nil {
+			in.logErr("opening a timerfd; using the runtime's timers", err)
+		} else {
+			defer t.Close() // before the wait above: it ends t.wait
+			in.deadline = t
+			in.spawn("deadline timer", t.wait)
+		}
+	}
 
 	in.startChecks()
 	if in.hooks != nil {
@@ -100,7 +109,7 @@ func (in *instance) run(ctx context.Context) (err error) {
 			}
 			pk.release()
 
-		case <-in.deadline.C:
+		case <-in.deadline.C():
 			in.armed = time.Time{}
 			now := time.Now()
 			in.probeBeforeTakeover(now) // issue 13: reports only, never waits
@@ -185,12 +194,13 @@ func (in *instance) subscribe() <-chan netlink.Update {
 	return updates
 }
 
-// armDeadline sets the timer to the machine's next deadline when that is
-// earlier than the timer's, and leaves it when it is later: a Backup's
-// Master_Down_Timer moves with every advert, and a timer reset per packet is
-// a wake-up's worth of work. A timer left early fires early, the machine does
-// nothing with an early EventTimer (election.Machine.Deadline), and the loop
-// arms it again for the deadline then.
+// armDeadline sets the timer to the machine's next deadline when that has
+// moved. A Backup's Master_Down_Timer moves with every advert: re-arming
+// the timerfd is one system call, where leaving it early (as was done with
+// the runtime's timers) cost a wake-up of the process every third advert.
+// A stale expiry that slips through a Reset fires early; the machine does
+// nothing with an early EventTimer (election.Machine.Deadline), and the
+// loop arms the timer again for the deadline then.
 func (in *instance) armDeadline() {
 	dl := in.m.Deadline()
 	switch {
@@ -199,8 +209,7 @@ func (in *instance) armDeadline() {
 			in.deadline.Stop()
 			in.armed = time.Time{}
 		}
-	case in.armed.IsZero() || dl.Before(in.armed):
-		// Since Go 1.23 a Reset timer never delivers a stale expiry.
+	case !dl.Equal(in.armed):
 		in.deadline.Reset(max(time.Until(dl), 0))
 		in.armed = dl
 	}

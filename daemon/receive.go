@@ -66,7 +66,9 @@ func (in *instance) receive(now time.Time, p vrrp.Packet) {
 		return
 	}
 	in.received++
-	in.forms[v.Checksum.String()]++
+	if int(v.Checksum) < len(in.forms) {
+		in.forms[v.Checksum]++
+	}
 	peer, known := in.peers.touch(p.Src, now)
 	if v.AddressMismatch {
 		in.mismatches++

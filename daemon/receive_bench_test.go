@@ -63,18 +63,30 @@ func (c *rxChain) once() {
 
 // TestReceivePathAllocatesNothing: a Backup hearing its Master allocates
 // nothing per advert (issue 12): a regression here is garbage at every advert
-// of every instance.
+// of every instance. The deadline is re-armed at every advert, on the
+// runtime's timers (tests) and on the timerfd (the daemon).
 func TestReceivePathAllocatesNothing(t *testing.T) {
-	c := newRxChain(t)
-	before := c.in.received
-	if n := testing.AllocsPerRun(1000, c.once); n != 0 {
-		t.Errorf("the receive path allocates %v times per advert, want 0", n)
-	}
-	if got := c.in.received - before; got < 1000 {
-		t.Errorf("%d adverts accepted, want every one of the 1001", got)
-	}
-	if st := c.in.m.Status(); st.State != election.Backup {
-		t.Errorf("state %v after the run, want Backup", st.State)
+	for _, timer := range []string{"runtime", "timerfd"} {
+		t.Run(timer, func(t *testing.T) {
+			c := newRxChain(t)
+			if timer == "timerfd" {
+				ft := openTestTimer(t)
+				c.in.deadline, c.in.armed = ft, time.Time{}
+			}
+			before := c.in.received
+			if n := testing.AllocsPerRun(1000, c.once); n != 0 {
+				t.Errorf("the receive path allocates %v times per advert, want 0", n)
+			}
+			if got := c.in.received - before; got < 1000 {
+				t.Errorf("%d adverts accepted, want every one of the 1001", got)
+			}
+			if st := c.in.m.Status(); st.State != election.Backup {
+				t.Errorf("state %v after the run, want Backup", st.State)
+			}
+			if c.in.armed.IsZero() {
+				t.Error("the deadline is not armed after the adverts")
+			}
+		})
 	}
 }
 

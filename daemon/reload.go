@@ -102,6 +102,7 @@ func (r *registry) prepare(c config.Instance, lock *instanceLock, maintenance bo
 		reg:      r,
 		checks:   r.sys.newChecks,
 		watch:    r.sys.watch, // issue 13
+		timer:    r.sys.timer,
 	}
 	in, err := newInstance(c, ilog, deps, checks)
 	if err != nil {

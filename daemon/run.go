@@ -41,6 +41,9 @@ type system struct {
 	features func() (netlink.Kernel, error)
 	// watch opens an interface's ARP/ND watcher (issue 13); nil: none.
 	watch func(ifi *net.Interface, family int) (addrWatcher, error)
+	// timer opens an instance's deadline timer (timer.go); nil: the
+	// runtime's timers.
+	timer func() (*fdTimer, error)
 }
 
 // Run runs every configured instance until ctx ends, then hands each VIP off
@@ -68,6 +71,7 @@ func Run(ctx context.Context, cfg *config.Config, log *slog.Logger, reload ...Re
 		listenMetrics: func(addr string) (net.Listener, error) { return net.Listen("tcp", addr) },
 		serveMetrics:  serveMetrics,
 		features:      netlink.Features,
+		timer:         openFDTimer, // issue 12: no sysmon wake-up per deadline
 	}, reload...)
 }
 

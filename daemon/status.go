@@ -91,8 +91,10 @@ func (in *instance) snapshot() control.Instance {
 			st.Drops[r.String()] = in.drops[r.String()]
 		}
 	}
-	for k, v := range in.forms {
-		st.ChecksumForms[k] = v
+	for f, n := range in.forms {
+		if n > 0 {
+			st.ChecksumForms[vrrp.ChecksumForm(f).String()] = n
+		}
 	}
 	for k, v := range in.transitions {
 		st.Transitions[k] = v

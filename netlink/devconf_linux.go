@@ -55,7 +55,7 @@ func (h *Handle) SetAcceptLocal(ifindex int, on bool) error {
 	conf := inet.AddRtAttr(unix.IFLA_INET_CONF, nil)
 	conf.AddRtAttr(ipv4DevconfAcceptLocal, nl.Uint32Attr(v))
 	req.AddData(spec)
-	if _, err := req.Execute(unix.NETLINK_ROUTE, 0); err != nil {
+	if _, err := r.execute(req, 0); err != nil {
 		return fmt.Errorf("netlink: set accept_local=%d on link %d: %w", v, ifindex, linkErr(err))
 	}
 	return nil

@@ -3,7 +3,9 @@ package netlink
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 
 	vnl "github.com/vishvananda/netlink"
@@ -33,7 +35,22 @@ type sysRTNL struct {
 	h       *vnl.Handle
 	sockets map[int]*nl.SocketHandle // NETLINK_ROUTE, for address requests
 
+	// calls carries every request to the one goroutine that makes them
+	// (serve); closed ends it.
+	calls     chan rtnlCall
+	closed    chan struct{}
 	closeOnce sync.Once
+}
+
+// rtnlCall is one request for serve, and where its outcome goes.
+type rtnlCall struct {
+	f   func() error
+	res chan<- rtnlResult
+}
+
+type rtnlResult struct {
+	err   error
+	panic any // what f panicked with, and where
 }
 
 func openRTNL() (*sysRTNL, error) {
@@ -59,17 +76,66 @@ func openRTNL() (*sysRTNL, error) {
 		ns.Close()
 		return nil, err
 	}
-	return &sysRTNL{
+	r := &sysRTNL{
 		ns:      ns,
 		at:      at,
 		h:       h,
 		sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}},
-	}, nil
+		calls:   make(chan rtnlCall),
+		closed:  make(chan struct{}),
+	}
+	go r.serve()
+	return r, nil
+}
+
+// do runs f, a request, on the Handle's request goroutine and returns its
+// error; a panic in f is raised again here, in the caller.
+//
+// vishvananda/netlink reads every reply into a 64 KiB array on the stack
+// (nl.NetlinkSocket.Receive), so a goroutine that has made one request keeps
+// a stack of 128 KiB: every instance's loop did, which was most of what
+// each VRID added to vipd's memory (issue 12). Requests are rare (a bind,
+// a VIP added or removed, a link change), so one goroutine makes them all
+// and only its stack is that large.
+func (r *sysRTNL) do(f func() error) error {
+	res := make(chan rtnlResult, 1)
+	select {
+	case r.calls <- rtnlCall{f: f, res: res}:
+	case <-r.closed:
+		return fmt.Errorf("rtnetlink handle: %w", net.ErrClosed)
+	}
+	out := <-res // serve answers every call it takes
+	if out.panic != nil {
+		panic(out.panic)
+	}
+	return out.err
+}
+
+// serve makes the requests of do until close.
+func (r *sysRTNL) serve() {
+	for {
+		select {
+		case c := <-r.calls:
+			c.res <- runCall(c.f)
+		case <-r.closed:
+			return
+		}
+	}
+}
+
+func runCall(f func() error) (res rtnlResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			res.panic = fmt.Sprintf("netlink request: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return rtnlResult{err: f()}
 }
 
 func (r *sysRTNL) close() error {
 	var err error
 	r.closeOnce.Do(func() {
+		close(r.closed)
 		r.h.Close()
 		r.sockets[unix.NETLINK_ROUTE].Close()
 		err = r.ns.Close()
@@ -111,8 +177,20 @@ func (r *sysRTNL) addrAdd(a ifaddr) error {
 	if a.Deprecated {
 		req.AddData(nl.NewRtAttr(unix.IFA_CACHEINFO, cacheInfoDeprecated()))
 	}
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	_, err := r.execute(req, 0)
 	return err
+}
+
+// execute sends req on the request goroutine and returns the replies of
+// type resType (0: an acknowledgement).
+func (r *sysRTNL) execute(req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
+	var msgs [][]byte
+	err := r.do(func() error {
+		var err error
+		msgs, err = req.Execute(unix.NETLINK_ROUTE, resType)
+		return err
+	})
+	return msgs, err
 }
 
 // infinityLifeTime is INFINITY_LIFE_TIME of net/ipv6/addrconf.c: forever.
@@ -131,7 +209,7 @@ func cacheInfoDeprecated() []byte {
 func (r *sysRTNL) addrDel(a ifaddr) error {
 	req := r.request(unix.RTM_DELADDR, unix.NLM_F_ACK)
 	addrMsg(req, a)
-	_, err := req.Execute(unix.NETLINK_ROUTE, 0)
+	_, err := r.execute(req, 0)
 	return err
 }
 
@@ -141,7 +219,7 @@ func (r *sysRTNL) addrList() ([]ifaddr, error) {
 		req := r.request(unix.RTM_GETADDR, unix.NLM_F_DUMP)
 		req.AddData(nl.NewIfAddrmsg(unix.AF_UNSPEC))
 		var msgs [][]byte
-		msgs, err = req.Execute(unix.NETLINK_ROUTE, unix.RTM_NEWADDR)
+		msgs, err = r.execute(req, unix.RTM_NEWADDR)
 		if errors.Is(err, nl.ErrDumpInterrupted) {
 			continue
 		}
@@ -207,16 +285,16 @@ func parseIfaddr(b []byte) (ifaddr, bool) {
 }
 
 func (r *sysRTNL) link(ifindex int) (link, error) {
-	l, err := r.h.LinkByIndex(ifindex)
-	if err != nil {
+	var l vnl.Link
+	if err := r.do(func() (err error) { l, err = r.h.LinkByIndex(ifindex); return err }); err != nil {
 		return link{}, err
 	}
 	return fromAttrs(l.Attrs()), nil
 }
 
 func (r *sysRTNL) linkByName(name string) (link, error) {
-	l, err := r.h.LinkByName(name)
-	if err != nil {
+	var l vnl.Link
+	if err := r.do(func() (err error) { l, err = r.h.LinkByName(name); return err }); err != nil {
 		return link{}, err
 	}
 	return fromAttrs(l.Attrs()), nil

@@ -90,7 +90,11 @@ func ListenSocket(ifi *net.Interface, family int, multicast bool) (*Socket, erro
 }
 
 // init builds the message headers and the functions the raw calls run, once,
-// so that Read and WriteFrom allocate nothing.
+// so that Read and WriteFrom allocate nothing. The calls are RawSyscall: the
+// socket is non-blocking, so each returns at once (EAGAIN sends the reader
+// back to the netpoller), and the runtime's syscall entry, which Syscall
+// makes, would wake its sysmon thread from its sleep at every packet
+// (issue 12: two extra thread wake-ups per advert).
 func (s *Socket) init() {
 	s.riov.Base = &s.rbuf[0]
 	s.riov.SetLen(len(s.rbuf))
@@ -103,7 +107,7 @@ func (s *Socket) init() {
 		s.rmsg.SetControllen(len(s.roob) * 8)
 		s.rmsg.Flags = 0
 		for {
-			n, _, e := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.rmsg)), 0)
+			n, _, e := unix.RawSyscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&s.rmsg)), 0)
 			switch e {
 			case unix.EINTR:
 				continue
@@ -118,7 +122,7 @@ func (s *Socket) init() {
 	s.wmsg.SetIovlen(1)
 	s.writeFn = func(fd uintptr) bool {
 		for {
-			_, _, e := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.wmsg)), 0)
+			_, _, e := unix.RawSyscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&s.wmsg)), 0)
 			switch e {
 			case unix.EINTR:
 				continue

@@ -87,6 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}()
+	returnStartupMemory()
 	if err := daemon.Run(ctx, cfg, logger, daemon.Reload{C: reload, Load: flags.Config}); err != nil {
 		fmt.Fprintf(stderr, "vipd: %v\n", err)
 		if errors.Is(err, config.ErrConfig) {
