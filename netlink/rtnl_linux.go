@@ -98,6 +98,11 @@ func openRTNL() (*sysRTNL, error) {
 // a VIP added or removed, a link change), so one goroutine makes them all
 // and only its stack is that large.
 func (r *sysRTNL) do(f func() error) error {
+	select {
+	case <-r.closed:
+		return fmt.Errorf("rtnetlink handle: %w", net.ErrClosed)
+	default:
+	}
 	res := make(chan rtnlResult, 1)
 	select {
 	case r.calls <- rtnlCall{f: f, res: res}:
