@@ -311,6 +311,7 @@ func (in *instance) newMachine(source netip.Addr) (*election.Machine, error) {
 		AnnounceRefresh:  in.cfg.AnnounceRefresh,
 		ConfirmPreempt:   len(in.cfg.Checks) > 0,
 		ConfirmTimeout:   confirmTimeout(in.cfg),
+		AlignAdverts:     true, // issue 12: one wake-up per interval, whatever the VRIDs
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: instance %s: %w", in.cfg.Name, err)

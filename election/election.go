@@ -289,6 +289,12 @@ type Config struct {
 	// to the longest check timeout and a margin. Zero means
 	// AdvertInterval + 1s.
 	ConfirmTimeout time.Duration
+	// AlignAdverts puts a Master's periodic adverts on the clock's grid of
+	// AdvertInterval (see Machine.nextAdvert), so that every virtual
+	// router of a host with the same interval advertises at the same
+	// instants: one wake-up of the host per interval, and one burst for
+	// each Backup to read, instead of one of each per VRID (issue 12).
+	AlignAdverts bool
 }
 
 func (c Config) validate() error {

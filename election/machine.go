@@ -498,7 +498,7 @@ func (m *Machine) timer(now time.Time) []Action {
 	case Master:
 		// RFC 9568 §6.4.3: Adver_Timer fires.
 		if due(m.adverTimer) {
-			m.adverTimer = now.Add(m.cfg.AdvertInterval)
+			m.adverTimer = m.nextAdvert(now)
 			acts = append(acts, Action{Kind: ActSendAdvert, Priority: m.prio()})
 		}
 		if due(m.addRetry) {
@@ -689,6 +689,33 @@ func (m *Machine) masterAdvert(now time.Time, ev Event) []Action {
 	m.transition(now, Backup, r)
 	m.acceptAdvert(now, ev.From, ev.Priority, ev.Interval)
 	return acts
+}
+
+// nextAdvert is when the periodic advert after one sent at now is due:
+// Advertisement_Interval later (RFC 9568 §6.4.3, Adver_Timer).
+//
+// Deviation (AlignAdverts): moved to the nearest multiple of the interval
+// on the clock (Unix time), by less than half an interval either way. Once
+// on the grid a Master stays on it, exactly one interval apart, so the
+// deviation is one advert after each takeover, sent between half and one
+// and a half intervals after the one before: well inside the Backups'
+// Master_Down_Interval of three intervals and Skew_Time. The first advert
+// of a takeover, and those answering a priority change or a lower Master,
+// go out at once as before; only the steady rhythm is aligned.
+func (m *Machine) nextAdvert(now time.Time) time.Time {
+	iv := m.cfg.AdvertInterval
+	next := now.Add(iv)
+	if !m.cfg.AlignAdverts || iv <= 0 {
+		return next
+	}
+	off := time.Duration(next.UnixNano() % int64(iv))
+	if off < 0 {
+		off += iv // before 1970
+	}
+	if off < iv/2 {
+		return next.Add(-off)
+	}
+	return next.Add(iv - off)
 }
 
 // priorityChanged acts on a change of the effective priority from old, for

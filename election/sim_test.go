@@ -275,6 +275,7 @@ func (s *sim) setup() {
 			RetryBackoff:     backoff,
 			RetryBackoffMax:  s.backoffMax,
 			ConfirmPreempt:   s.rng.IntN(2) == 0,
+			AlignAdverts:     s.rng.IntN(2) == 0,
 		}
 		s.nodes = append(s.nodes, &simNode{id: i, addr: addr, cfg: cfg})
 	}
