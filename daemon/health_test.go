@@ -72,7 +72,7 @@ func TestFailingCheckMovesTheVIP(t *testing.T) {
 		if st := ra.status(t); st.EffectivePriority != 100 || st.Priority != 150 {
 			t.Errorf("a: priority %d effective %d, want 150 and 100", st.Priority, st.EffectivePriority)
 		}
-		if last := a.sentPrios[len(a.sentPrios)-1]; last != 100 {
+		if last, _ := a.lastSent(); last != 100 {
 			t.Errorf("a advertised %d right after its check failed, want 100 at once", last)
 		}
 		waitFor(t, 5*time.Second, "b preempts the unhealthy master", func() bool {

@@ -140,6 +140,7 @@ type instance struct {
 	acceptLocalSet bool
 	pending        []election.Event // events raised while carrying out actions
 	deadline       deadlineTimer    // the machine's next deadline (timer.go)
+	timerBroken    bool             // noteTimerBroken has logged
 	resub          *time.Timer      // re-subscribing to link updates after a failure
 	retry          *time.Timer      // binding again after sockets failed to open
 	stopped        chan struct{}    // closed when run returns

@@ -109,6 +109,10 @@ func TestElectionHighestPriorityHoldsVIP(t *testing.T) {
 			if got := hosts[i].has(vip); got != (want == "MASTER") {
 				t.Errorf("host %d: VIP present %v in state %s", i+1, got, want)
 			}
+			// Status reads the same from one link read (presentVIPs).
+			if got := slices.Contains(st.VIPsPresent, vip.String()); got != (want == "MASTER") {
+				t.Errorf("host %d: status shows VIPs present %v in state %s", i+1, st.VIPsPresent, want)
+			}
 			if want == "BACKUP" && st.Master != "198.18.0.13" {
 				t.Errorf("host %d: master %q, want 198.18.0.13", i+1, st.Master)
 			}
@@ -161,9 +165,7 @@ func TestShutdownMakesBeforeBreak(t *testing.T) {
 				if skew := rb.status(t).SkewTime; took > skew+20*time.Millisecond {
 					t.Errorf("b took over after %v; want within Skew_Time %v", took, skew)
 				}
-				a.mu.Lock()
-				prios := slices.Clone(a.sentPrios)
-				a.mu.Unlock()
+				prios := a.sent()
 				if i := slices.Index(prios, 0); i < 0 || i != len(prios)-1 {
 					t.Errorf("a's adverts %v: want one priority 0 advert, and nothing after it", prios)
 				}
@@ -468,7 +470,7 @@ func TestPanicHandsOffAndRemovesVIP(t *testing.T) {
 		if a.has(vip) {
 			t.Error("a kept the VIP after a panic")
 		}
-		if last := a.sentPrios[len(a.sentPrios)-1]; last != 0 {
+		if last, _ := a.lastSent(); last != 0 {
 			t.Errorf("a's last advert had priority %d, want 0", last)
 		}
 		waitFor(t, time.Second, "b takes over within Skew_Time", func() bool { return b.has(vip) })

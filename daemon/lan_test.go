@@ -250,6 +250,24 @@ func (h *fakeHost) removeVIP(a netip.Addr) {
 
 func (h *fakeHost) has(a netip.Addr) bool { ok, _ := h.HasVIP(0, a); return ok }
 
+// lastSent is the priority of the host's last advert (0 if none), read
+// under its lock: the instance's loop appends to sentPrios.
+func (h *fakeHost) lastSent() (uint8, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.sentPrios) == 0 {
+		return 0, false
+	}
+	return h.sentPrios[len(h.sentPrios)-1], true
+}
+
+// sent returns a copy of the priorities advertised, read under the lock.
+func (h *fakeHost) sent() []uint8 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.sentPrios)
+}
+
 // announcer.
 
 func (h *fakeHost) Announce(a netip.Addr) error {

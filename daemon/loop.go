@@ -55,7 +55,8 @@ func (in *instance) run(ctx context.Context) (err error) {
 			in.logErr("opening a timerfd; using the runtime's timers", err)
 		} else {
 			defer t.Close() // before the wait above: it ends t.wait
-			in.deadline = t
+			// The new timer is not armed: neither may armDeadline think so.
+			in.deadline, in.armed = t, time.Time{}
 			in.spawn("deadline timer", t.wait)
 		}
 	}
@@ -111,6 +112,7 @@ func (in *instance) run(ctx context.Context) (err error) {
 
 		case <-in.deadline.C():
 			in.armed = time.Time{}
+			in.noteTimerBroken()
 			now := time.Now()
 			in.probeBeforeTakeover(now) // issue 13: reports only, never waits
 			in.step(now, election.Event{Kind: election.EventTimer})

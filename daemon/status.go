@@ -119,19 +119,18 @@ func (in *instance) presentVIPs() map[string]bool {
 	if in.bind.ifi == nil {
 		return out
 	}
-	if in.owner() {
-		_, prefixes, err := in.os.links.LinkByName(in.cfg.Interface)
-		if err != nil {
-			return out
-		}
-		for _, p := range prefixes {
-			out[p.Addr().WithZone("").String()] = true
-		}
+	// One link read for all the VIPs (a status request or a scrape runs
+	// this for every instance; a per-VIP HasVIP dumped every address of
+	// the host once per VIP). A non-owner's VIP counts as present only as
+	// the host address (/32, /128) vipd adds; the owner's are its own
+	// addresses, whatever their prefix.
+	st, prefixes, err := in.os.links.LinkByName(in.cfg.Interface)
+	if err != nil || st.Index != in.bind.ifi.Index {
 		return out
 	}
-	for _, v := range in.cfg.VIPs {
-		if ok, err := in.os.addrs.HasVIP(in.bind.ifi.Index, v); err == nil && ok {
-			out[v.String()] = true
+	for _, p := range prefixes {
+		if a := p.Addr().WithZone(""); in.owner() || p.Bits() == a.BitLen() {
+			out[a.String()] = true
 		}
 	}
 	return out

@@ -180,3 +180,15 @@ func (t *fdTimer) Close() error {
 	t.runtime.Stop()
 	return t.f.Close()
 }
+
+// noteTimerBroken logs, once, that the instance's timerfd failed and its
+// deadlines went over to the runtime's timers: the election is the same,
+// only the idle cost is what it was before issue 12.
+func (in *instance) noteTimerBroken() {
+	ft, ok := in.deadline.(*fdTimer)
+	if !ok || in.timerBroken || !ft.broken.Load() {
+		return
+	}
+	in.timerBroken = true
+	in.log.Warn("the deadline timer (timerfd) failed; using the runtime's timers from now on (the election is unchanged; idle CPU is higher)")
+}

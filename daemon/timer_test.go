@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/vipd/vipd/config"
 	"testing"
 	"time"
 )
@@ -135,4 +136,34 @@ func TestFDTimerReadFailureDelivers(t *testing.T) {
 	if at, ok := fired(ft); !ok || at.Sub(start) < 10*time.Millisecond {
 		t.Errorf("after the failure: fired %v after (ok %v), want ≥ 10ms", at.Sub(start), ok)
 	}
+}
+
+// The loop on the timerfd, as the daemon runs it (not in a synctest
+// bubble, whose fake clock drives only the runtime's timers): a Master
+// advertises on it, and a Backup's Master_Down_Timer fires on it when the
+// Master stops.
+func TestLoopOnFDTimer(t *testing.T) {
+	lan := newLAN()
+	a, b := lan.host("198.18.0.11"), lan.host("198.18.0.12")
+	fast := func(c *config.Instance) { c.AdvertInterval = 100 * time.Millisecond }
+	withTimerfd := func(in *instance) { in.os.timer = openFDTimer }
+	ra := startWith(t, a, testInstance(51, 150, fast), nil, withTimerfd)
+	rb := startWith(t, b, testInstance(51, 100, fast), nil, withTimerfd)
+	defer rb.stop(t)
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not true after 10s", what)
+			}
+		}
+	}
+	until("a master, b backup", func() bool { return ra.status(t).State == "MASTER" && rb.status(t).State == "BACKUP" })
+	if _, ok := ra.in.deadline.(*fdTimer); !ok {
+		t.Fatalf("a's deadline is a %T, want the timerfd", ra.in.deadline)
+	}
+	n := len(a.sent())
+	until("a advertises on its timerfd", func() bool { return len(a.sent()) >= n+5 })
+	ra.stop(t)
+	until("b takes over on its timerfd after a's hand-off", func() bool { return rb.status(t).State == "MASTER" && b.has(vip) })
 }

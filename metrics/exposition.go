@@ -60,7 +60,9 @@ func (s *scrape) add(d *desc, v float64, values ...string) {
 	}
 	sorted := make([]string, len(values))
 	for i, j := range d.order {
-		sorted[i] = values[j]
+		// Repaired before sorting, so that two values that differ only in
+		// invalid bytes are seen as the duplicates they become.
+		sorted[i] = strings.ToValidUTF8(values[j], "\uFFFD")
 	}
 	s.samples = append(s.samples, sample{d: d, values: sorted, v: v})
 }
@@ -81,8 +83,11 @@ func (s *scrape) writeText(b *bytes.Buffer) {
 		return slices.Compare(x.values, y.values)
 	})
 	var last *desc
-	for _, sm := range s.samples {
+	for k, sm := range s.samples {
 		d := sm.d
+		if k > 0 && d == s.samples[k-1].d && slices.Equal(sm.values, s.samples[k-1].values) {
+			continue // a duplicate series: Prometheus would reject the scrape's second
+		}
 		if d != last {
 			b.WriteString("# HELP " + d.name + " ")
 			helpEscaper.WriteString(b, d.help)
@@ -97,7 +102,7 @@ func (s *scrape) writeText(b *bytes.Buffer) {
 				b.WriteByte(',')
 			}
 			b.WriteString(d.labels[d.order[i]] + `="`)
-			valueEscaper.WriteString(b, strings.ToValidUTF8(v, "\uFFFD"))
+			valueEscaper.WriteString(b, v)
 			b.WriteByte('"')
 		}
 		if len(sm.values) > 0 {

@@ -334,3 +334,20 @@ a_b{a="b",z="1"} 2
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// Label values that differ only in invalid UTF-8 are one series once
+// repaired: written once, never as the duplicate that makes Prometheus
+// reject the scrape's second sample.
+func TestWriteTextInvalidUTF8Duplicates(t *testing.T) {
+	d := gauge("a_b", "Help.", []string{"check"})
+	var s scrape
+	s.add(d, 1, "x\xff")
+	s.add(d, 2, "x\xfe")
+	s.add(d, 3, "y")
+	var b bytes.Buffer
+	s.writeText(&b)
+	want := "# HELP a_b Help.\n# TYPE a_b gauge\na_b{check=\"x\uFFFD\"} 1\na_b{check=\"y\"} 3\n"
+	if b.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", b.String(), want)
+	}
+}

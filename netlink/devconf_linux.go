@@ -42,7 +42,7 @@ func (h *Handle) SetAcceptLocal(ifindex int, on bool) error {
 	if !ok {
 		return ErrUnsupported
 	}
-	req := r.request(unix.RTM_SETLINK, unix.NLM_F_ACK)
+	req := r.changeRequest(unix.RTM_SETLINK, unix.NLM_F_ACK)
 	msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 	msg.Index = int32(ifindex)
 	req.AddData(msg)

@@ -33,13 +33,17 @@ type sysRTNL struct {
 	// setns needs CAP_SYS_ADMIN, which the pod does not have.
 	at      netns.NsHandle
 	h       *vnl.Handle
-	sockets map[int]*nl.SocketHandle // NETLINK_ROUTE, for address requests
+	sockets map[int]*nl.SocketHandle // NETLINK_ROUTE, for address dumps
+	changes map[int]*nl.SocketHandle // NETLINK_ROUTE, for adds, deletes, accept_local
 
-	// calls carries every request to the one goroutine that makes them
-	// (serve); closed ends it.
-	calls     chan rtnlCall
-	closed    chan struct{}
-	closeOnce sync.Once
+	// Requests are made by two goroutines (serve), one per lane: reads
+	// (links, address dumps) and changes (an address added or removed,
+	// accept_local), each on sockets of its own, so that a VIP added at a
+	// takeover never waits behind a status request's dump of a host with
+	// thousands of addresses. closed ends both.
+	reads, writes chan rtnlCall
+	closed        chan struct{}
+	closeOnce     sync.Once
 }
 
 // rtnlCall is one request for serve, and where its outcome goes.
@@ -76,28 +80,41 @@ func openRTNL() (*sysRTNL, error) {
 		ns.Close()
 		return nil, err
 	}
+	w, err := nl.GetNetlinkSocketAt(at, netns.None(), unix.NETLINK_ROUTE)
+	if err != nil {
+		s.Close()
+		h.Close()
+		ns.Close()
+		return nil, err
+	}
 	r := &sysRTNL{
 		ns:      ns,
 		at:      at,
 		h:       h,
 		sockets: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: s}},
-		calls:   make(chan rtnlCall),
+		changes: map[int]*nl.SocketHandle{unix.NETLINK_ROUTE: {Socket: w}},
+		reads:   make(chan rtnlCall),
+		writes:  make(chan rtnlCall),
 		closed:  make(chan struct{}),
 	}
-	go r.serve()
+	go r.serve(r.reads)
+	go r.serve(r.writes)
 	return r, nil
 }
 
-// do runs f, a request, on the Handle's request goroutine and returns its
-// error; a panic in f is raised again here, in the caller.
+// read and change run f, a request, on the goroutine of its lane and
+// return its error; a panic in f is raised again here, in the caller.
 //
 // vishvananda/netlink reads every reply into a 64 KiB array on the stack
 // (nl.NetlinkSocket.Receive), so a goroutine that has made one request keeps
 // a stack of 128 KiB: every instance's loop did, which was most of what
-// each VRID added to vipd's memory (issue 12). Requests are rare (a bind,
-// a VIP added or removed, a link change), so one goroutine makes them all
-// and only its stack is that large.
-func (r *sysRTNL) do(f func() error) error {
+// each VRID added to vipd's memory (issue 12). Two goroutines make them
+// all, and only their stacks are that large.
+func (r *sysRTNL) read(f func() error) error { return r.do(r.reads, f) }
+
+func (r *sysRTNL) change(f func() error) error { return r.do(r.writes, f) }
+
+func (r *sysRTNL) do(lane chan rtnlCall, f func() error) error {
 	select {
 	case <-r.closed:
 		return fmt.Errorf("rtnetlink handle: %w", net.ErrClosed)
@@ -105,7 +122,7 @@ func (r *sysRTNL) do(f func() error) error {
 	}
 	res := make(chan rtnlResult, 1)
 	select {
-	case r.calls <- rtnlCall{f: f, res: res}:
+	case lane <- rtnlCall{f: f, res: res}:
 	case <-r.closed:
 		return fmt.Errorf("rtnetlink handle: %w", net.ErrClosed)
 	}
@@ -116,11 +133,11 @@ func (r *sysRTNL) do(f func() error) error {
 	return out.err
 }
 
-// serve makes the requests of do until close.
-func (r *sysRTNL) serve() {
+// serve makes the requests of one lane until close.
+func (r *sysRTNL) serve(lane chan rtnlCall) {
 	for {
 		select {
-		case c := <-r.calls:
+		case c := <-lane:
 			c.res <- runCall(c.f)
 		case <-r.closed:
 			return
@@ -143,14 +160,22 @@ func (r *sysRTNL) close() error {
 		close(r.closed)
 		r.h.Close()
 		r.sockets[unix.NETLINK_ROUTE].Close()
+		r.changes[unix.NETLINK_ROUTE].Close()
 		err = r.ns.Close()
 	})
 	return err
 }
 
+// request builds a read (a dump); changeRequest a change.
 func (r *sysRTNL) request(typ, flags int) *nl.NetlinkRequest {
 	req := nl.NewNetlinkRequest(typ, flags)
 	req.Sockets = r.sockets
+	return req
+}
+
+func (r *sysRTNL) changeRequest(typ, flags int) *nl.NetlinkRequest {
+	req := nl.NewNetlinkRequest(typ, flags)
+	req.Sockets = r.changes
 	return req
 }
 
@@ -171,7 +196,7 @@ func addrMsg(req *nl.NetlinkRequest, a ifaddr) {
 }
 
 func (r *sysRTNL) addrAdd(a ifaddr) error {
-	req := r.request(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
+	req := r.changeRequest(unix.RTM_NEWADDR, unix.NLM_F_CREATE|unix.NLM_F_EXCL|unix.NLM_F_ACK)
 	addrMsg(req, a)
 	if a.Flags != 0 {
 		req.AddData(nl.NewRtAttr(unix.IFA_FLAGS, nl.Uint32Attr(a.Flags)))
@@ -186,11 +211,16 @@ func (r *sysRTNL) addrAdd(a ifaddr) error {
 	return err
 }
 
-// execute sends req on the request goroutine and returns the replies of
-// type resType (0: an acknowledgement).
+// execute sends req on its lane (a change when it is an acknowledged
+// request on the change sockets) and returns the replies of type resType
+// (0: an acknowledgement).
 func (r *sysRTNL) execute(req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
+	lane := r.read
+	if req.Sockets[unix.NETLINK_ROUTE] == r.changes[unix.NETLINK_ROUTE] {
+		lane = r.change
+	}
 	var msgs [][]byte
-	err := r.do(func() error {
+	err := lane(func() error {
 		var err error
 		msgs, err = req.Execute(unix.NETLINK_ROUTE, resType)
 		return err
@@ -212,7 +242,7 @@ func cacheInfoDeprecated() []byte {
 }
 
 func (r *sysRTNL) addrDel(a ifaddr) error {
-	req := r.request(unix.RTM_DELADDR, unix.NLM_F_ACK)
+	req := r.changeRequest(unix.RTM_DELADDR, unix.NLM_F_ACK)
 	addrMsg(req, a)
 	_, err := r.execute(req, 0)
 	return err
@@ -291,7 +321,7 @@ func parseIfaddr(b []byte) (ifaddr, bool) {
 
 func (r *sysRTNL) link(ifindex int) (link, error) {
 	var l vnl.Link
-	if err := r.do(func() (err error) { l, err = r.h.LinkByIndex(ifindex); return err }); err != nil {
+	if err := r.read(func() (err error) { l, err = r.h.LinkByIndex(ifindex); return err }); err != nil {
 		return link{}, err
 	}
 	return fromAttrs(l.Attrs()), nil
@@ -299,7 +329,7 @@ func (r *sysRTNL) link(ifindex int) (link, error) {
 
 func (r *sysRTNL) linkByName(name string) (link, error) {
 	var l vnl.Link
-	if err := r.do(func() (err error) { l, err = r.h.LinkByName(name); return err }); err != nil {
+	if err := r.read(func() (err error) { l, err = r.h.LinkByName(name); return err }); err != nil {
 		return link{}, err
 	}
 	return fromAttrs(l.Attrs()), nil

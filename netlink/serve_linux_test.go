@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // goroutineID is the caller's goroutine number, from its stack header.
@@ -18,8 +19,9 @@ func goroutineID() string {
 }
 
 func newServing() *sysRTNL {
-	r := &sysRTNL{calls: make(chan rtnlCall), closed: make(chan struct{})}
-	go r.serve()
+	r := &sysRTNL{reads: make(chan rtnlCall), writes: make(chan rtnlCall), closed: make(chan struct{})}
+	go r.serve(r.reads)
+	go r.serve(r.writes)
 	return r
 }
 
@@ -39,7 +41,7 @@ func TestRequestsRunOnOneGoroutine(t *testing.T) {
 			mu.Lock()
 			callers[goroutineID()] = true
 			mu.Unlock()
-			err := r.do(func() error {
+			err := r.read(func() error {
 				mu.Lock()
 				ran[goroutineID()] = true
 				mu.Unlock()
@@ -73,10 +75,10 @@ func TestRequestPanicReachesCaller(t *testing.T) {
 				t.Errorf("caller recovered %v, want the request's panic", p)
 			}
 		}()
-		_ = r.do(func() error { panic("boom") })
+		_ = r.read(func() error { panic("boom") })
 		t.Error("do returned after a panic")
 	}()
-	if err := r.do(func() error { return nil }); err != nil {
+	if err := r.read(func() error { return nil }); err != nil {
 		t.Errorf("after a panic, the next request: %v", err)
 	}
 }
@@ -86,7 +88,32 @@ func TestRequestPanicReachesCaller(t *testing.T) {
 func TestRequestAfterClose(t *testing.T) {
 	r := newServing()
 	close(r.closed)
-	if err := r.do(func() error { t.Error("a request ran after close"); return nil }); !errors.Is(err, net.ErrClosed) {
+	if err := r.read(func() error { t.Error("a request ran after close"); return nil }); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("do after close: %v, want net.ErrClosed", err)
 	}
+}
+
+// A change (a VIP added at a takeover) never waits behind a read (a status
+// request's dump of a host with thousands of addresses): the lanes are
+// separate.
+func TestChangeDoesNotWaitForRead(t *testing.T) {
+	r := newServing()
+	defer close(r.closed)
+	release := make(chan struct{})
+	reading := make(chan struct{})
+	go func() {
+		_ = r.read(func() error { close(reading); <-release; return nil })
+	}()
+	<-reading
+	done := make(chan error, 1)
+	go func() { done <- r.change(func() error { return nil }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("change: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a change waited for a read in progress")
+	}
+	close(release)
 }
