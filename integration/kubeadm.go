@@ -3,12 +3,13 @@
 package integration
 
 // The kubeadm environment: a real kubeadm HA control plane (issue 11) on the
-// lab's segment, with vipd's static pod on every master.
+// lab's segment, with vipd's static pod on every master (or, in
+// TestBenchKubeadm, the kubeadm HA guide's keepalived: bench_kubeadm_test.go).
 //
 //	ns <prefix>sw : bridge br0, the advert sniffer
-//	ns <prefix>h0 : eth0 198.18.0.1/24   master m1 (priority 150)
-//	ns <prefix>h1 : eth0 198.18.0.2/24   master m2 (priority 100)
-//	ns <prefix>h2 : eth0 198.18.0.3/24   master m3 (priority 50)
+//	ns <prefix>h0 : eth0 198.18.0.1/24   master m1 (vipd: priority 150)
+//	ns <prefix>h1 : eth0 198.18.0.2/24   master m2 (vipd: priority 100)
+//	ns <prefix>h2 : eth0 198.18.0.3/24   master m3 (vipd: priority 50)
 //	ns <prefix>c  : eth0 198.18.0.100/24 the API probe, aimed at 198.18.0.200:6443
 //
 // Each master is the lab host's network namespace plus a persistent mount
@@ -83,7 +84,7 @@ const (
 	kaPauseImage = "registry.k8s.io/pause:3.10"
 )
 
-// kaPriorities are the masters' base priorities, as in the issue.
+// kaPriorities are the masters' base priorities with vipd, as in the issue.
 var kaPriorities = []int{150, 100, 50}
 
 // kubeadmCluster is three masters on a lab.
@@ -121,12 +122,13 @@ type kubeadmMaster struct {
 
 // newKubeadmCluster builds the lab (three hosts and a client), one mount
 // namespace and cgroup root per master, and starts containerd on each with
-// the images imported. Nothing of Kubernetes runs yet.
-func newKubeadmCluster(t *testing.T, vipdTar string) *kubeadmCluster {
+// the images imported. Nothing of Kubernetes runs yet. prios are the
+// masters' base priorities (the VIP daemon's).
+func newKubeadmCluster(t *testing.T, vipdTar string, prios []int) *kubeadmCluster {
 	t.Helper()
 	c := &kubeadmCluster{t: t, vipdTar: vipdTar}
 	c.prereqs()
-	c.l = newLab(t, len(kaPriorities), withoutIPv6())
+	c.l = newLab(t, len(prios), withoutIPv6())
 	c.VIP = c.l.VIP4
 	c.binDir = vipdBinaries(c.l)
 	c.token, c.certKey = kaSecrets(t)
@@ -140,7 +142,7 @@ func newKubeadmCluster(t *testing.T, vipdTar string) *kubeadmCluster {
 	c.l.Run("mount", "--make-private", nsDir)
 
 	cgBase := "/" + strings.TrimSuffix(c.l.prefix, "-")
-	for i, prio := range kaPriorities {
+	for i, prio := range prios {
 		m := &kubeadmMaster{
 			c: c, Idx: i, Name: fmt.Sprintf("m%d", i+1), Node: c.l.host(i), Priority: prio,
 			dir: filepath.Join(c.l.dir, fmt.Sprintf("m%d", i+1)),
@@ -802,12 +804,13 @@ func (c *kubeadmCluster) Holders() []*kubeadmMaster {
 // ---- the API probe ----
 
 // apiProbe is the client's view of the API: HTTPS GET /readyz through the
-// VIP every 10 ms from the client namespace, TLS verified against the
-// cluster CA, each request on its own goroutine with a timeout, so that one
+// VIP every 10 ms (StartProbeTo: at one master's own address, every 50 ms)
+// from the client namespace, TLS verified against the cluster CA, each request on its own goroutine with a timeout, so that one
 // stuck connection never hides a recovery. The outage is the longest time
 // between two 200s.
 type apiProbe struct {
 	url    string
+	every  time.Duration
 	client *http.Client
 	stop   chan struct{}
 	done   chan struct{}
@@ -840,6 +843,20 @@ func (o apiOutage) String() string {
 // StartProbe starts an API probe from the client namespace.
 func (c *kubeadmCluster) StartProbe() *apiProbe {
 	c.t.Helper()
+	return c.startProbe(c.Endpoint(), probeInterval)
+}
+
+// StartProbeTo starts an API probe from the client namespace aimed at
+// master m's own address, not the VIP (its certificate names it: kubeadm
+// adds the advertise address): when that apiserver answers, whoever holds
+// the VIP. It asks every 50 ms, not to load the apiservers it watches.
+func (c *kubeadmCluster) StartProbeTo(m *kubeadmMaster) *apiProbe {
+	c.t.Helper()
+	return c.startProbe(netip.AddrPortFrom(m.Node.V4, kaAPIPort).String(), 50*time.Millisecond)
+}
+
+func (c *kubeadmCluster) startProbe(hostPort string, every time.Duration) *apiProbe {
+	c.t.Helper()
 	ns := c.l.client().NS
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -858,12 +875,13 @@ func (c *kubeadmCluster) StartProbe() *apiProbe {
 		IdleConnTimeout:     5 * time.Second,
 	}
 	p := &apiProbe{
-		url:    "https://" + c.Endpoint() + "/readyz",
+		url:    "https://" + hostPort + "/readyz",
 		client: &http.Client{Transport: tr, Timeout: time.Second},
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		start:  time.Now(),
 		fails:  map[string]int{},
+		every:  every,
 	}
 	go p.loop()
 	c.l.onTeardown(func() { p.Stop() })
@@ -873,7 +891,7 @@ func (c *kubeadmCluster) StartProbe() *apiProbe {
 func (p *apiProbe) loop() {
 	defer close(p.done)
 	var wg sync.WaitGroup
-	tick := time.NewTicker(probeInterval)
+	tick := time.NewTicker(p.every)
 	defer tick.Stop()
 	for {
 		select {
@@ -953,6 +971,19 @@ func (p *apiProbe) StableFor(d time.Duration) bool {
 		}
 	}
 	return false
+}
+
+// FirstOKAfter returns when the first 200 at or after t came (zero if none).
+func (p *apiProbe) FirstOKAfter(t time.Time) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var first time.Time
+	for _, ok := range p.oks {
+		if !ok.Before(t) && (first.IsZero() || ok.Before(first)) {
+			first = ok
+		}
+	}
+	return first
 }
 
 // Answering reports whether a 200 came in the last d.
