@@ -43,6 +43,10 @@ var (
 // its reboot leaves the cluster as it found it all the same).
 var bkScenarios = []string{"apiserver", "etcd", "crash"}
 
+// bkEtcdRatio is the etcd row's ratio cell: the figure is the control
+// plane's recovery, and each run held quorum lost for its own time.
+const bkEtcdRatio = "n/a (not comparable: the control plane's recovery; quorum held lost for different times)"
+
 // bkRows are the table's rows: a figure name and its label.
 var bkRows = []struct{ fig, label string }{
 	{"crash", "crash of the holder"},
@@ -85,20 +89,39 @@ func TestBenchKubeadm(t *testing.T) {
 		default:
 			t.Fatalf("bench: -bench-kubeadm-daemons: unknown daemon %q", name)
 		}
-		t.Run(name, func(t *testing.T) {
-			r := newKaRun(t, image, d)
+		var r *kaRun
+		ok := t.Run(name, func(t *testing.T) {
+			r = newKaRun(t, image, d)
+			res[name] = r
 			start := time.Now()
 			r.bootstrap()
 			t.Logf("FIGURE bootstrap (%s): three masters in %v", name, time.Since(start).Round(100*time.Millisecond))
 			r.run(bkScenarios)
 			r.hygiene()
-			res[name] = r
 		})
+		if !ok && r != nil && r.fails == 0 {
+			r.fails++ // a fatal error or a t.Errorf outside errorf
+		}
+		if !ok && r == nil {
+			res[name] = &kaRun{fails: 1}
+		}
 	}
-	if err := writeKubeadmBench(*benchKubeadmOut, daemons, res); err != nil {
+	// A failed subtest's figures are not a result: the report goes beside
+	// the committed one, which stays as it was.
+	file := "kubeadm.md"
+	for _, d := range daemons {
+		if res[d].fails > 0 {
+			file = "kubeadm.failed.md"
+		}
+	}
+	if err := writeKubeadmBench(*benchKubeadmOut, file, daemons, res); err != nil {
 		t.Fatalf("bench: %v", err)
 	}
-	t.Logf("bench: wrote %s", filepath.Join(*benchKubeadmOut, "kubeadm.md"))
+	if file != "kubeadm.md" {
+		t.Logf("bench: a subtest failed: wrote %s, left %s as it was", filepath.Join(*benchKubeadmOut, file), filepath.Join(*benchKubeadmOut, "kubeadm.md"))
+		return
+	}
+	t.Logf("bench: wrote %s", filepath.Join(*benchKubeadmOut, file))
 }
 
 // ---- the guide's keepalived ----
@@ -233,9 +256,9 @@ func (k *kaKeepalived) Log(r *kaRun, m *kubeadmMaster, since time.Time) string {
 
 // ---- the report ----
 
-// writeKubeadmBench writes kubeadm.md: per scenario each daemon's API
+// writeKubeadmBench writes file (kubeadm.md) in dir: per scenario each daemon's API
 // outage and VIP arrivals, the ratio vipd/keepalived, and every note.
-func writeKubeadmBench(dir string, daemons []string, res map[string]*kaRun) error {
+func writeKubeadmBench(dir, file string, daemons []string, res map[string]*kaRun) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -282,7 +305,9 @@ func writeKubeadmBench(dir string, daemons []string, res map[string]*kaRun) erro
 			outs = append(outs, f.Outage)
 		}
 		if len(daemons) == 2 {
-			if outs[0] >= 0 && outs[1] > 0 {
+			if row.fig == "etcd" {
+				b.WriteString(" " + bkEtcdRatio + " |")
+			} else if outs[0] >= 0 && outs[1] > 0 {
 				fmt.Fprintf(&b, " %.2f |", float64(outs[0])/float64(outs[1]))
 			} else {
 				b.WriteString(" n/a |")
@@ -315,14 +340,16 @@ func writeKubeadmBench(dir string, daemons []string, res map[string]*kaRun) erro
 				findings++
 			}
 		}
-		if findings == 0 {
+		if r.fails > 0 {
+			fmt.Fprintf(&b, "- FAILED: %d of TestKubeadm's expectations failed for %s (or the run stopped); see the test's log. Its figures are not a result.\n", r.fails, d)
+		} else if findings == 0 {
 			b.WriteString("- No finding: every expectation of TestKubeadm's scenarios held (for keepalived, with its own check's fall in the bounds).\n")
 		}
 		for _, n := range r.notes {
 			fmt.Fprintf(&b, "- %s\n", n)
 		}
 	}
-	return os.WriteFile(filepath.Join(dir, "kubeadm.md"), []byte(b.String()), 0o644)
+	return os.WriteFile(filepath.Join(dir, file), []byte(b.String()), 0o644)
 }
 
 // figOK returns a figure of the run, if the run and the figure exist.

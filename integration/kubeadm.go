@@ -157,6 +157,16 @@ func newKubeadmCluster(t *testing.T, vipdTar string, prios []int) *kubeadmCluste
 		c.Masters = append(c.Masters, m)
 	}
 	c.l.onTeardown(c.stop)
+	// The secret check of hygiene, also when the test failed before it:
+	// the sandbox has just printed the logs' tails.
+	c.l.onTeardown(func() {
+		if !t.Failed() {
+			return
+		}
+		if hits := c.LogsWithSecret(); len(hits) > 0 {
+			t.Errorf("the bootstrap token or the certificate key appears in %v", hits)
+		}
+	})
 
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -683,6 +693,13 @@ apiVersion: kubeadm.k8s.io/v1beta4
 kind: ClusterConfiguration
 kubernetesVersion: %s
 controlPlaneEndpoint: %s
+# The flexvolume directory under the master's own /var/lib (the default,
+# /usr/libexec/kubernetes, is the host's): kubeadm mounts this path into
+# the controller-manager instead, and the kubelet's prober creates it here.
+controllerManager:
+  extraArgs:
+  - name: flex-volume-plugin-dir
+    value: %s
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -690,7 +707,8 @@ kind: KubeletConfiguration
 cgroupDriver: cgroupfs
 failSwapOn: false
 failCgroupV1: false
-`, c.token, c.certKey, m.Node.V4, kaAPIPort, m.nodeRegistration(), kaVersion, c.Endpoint())
+volumePluginDir: %s
+`, c.token, c.certKey, m.Node.V4, kaAPIPort, m.nodeRegistration(), kaVersion, c.Endpoint(), kaFlexDir, kaFlexDir)
 }
 
 // JoinConfig is `kubeadm join VIP:6443 --control-plane --certificate-key …
@@ -710,6 +728,10 @@ controlPlane:
     bindPort: %d
 %s`, c.Endpoint(), c.token, c.caHash(), c.certKey, m.Node.V4, kaAPIPort, m.nodeRegistration())
 }
+
+// kaFlexDir is the flexvolume plugin directory of the controller-manager
+// and the kubelet, in the master's own /var/lib.
+const kaFlexDir = "/var/lib/kubelet/volumeplugins"
 
 // Endpoint is the control-plane endpoint, VIP:6443.
 func (c *kubeadmCluster) Endpoint() string {

@@ -20,6 +20,7 @@ package integration
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -136,7 +137,11 @@ type kaRun struct {
 	sniff  *advertSniffer
 	watch  []*kvAddrWatch // per master
 	hostRC []string       // the host's /run/containerd listing before
-	failed bool           // the current scenario has failed
+	// hostLibexec: whether the host's /usr/libexec/kubernetes (the
+	// flexvolume default) existed before; an earlier run may have made it.
+	hostLibexec bool
+	failed      bool // the current scenario has failed
+	fails       int  // errors that failed the test (a strict daemon's), for the bench's report
 
 	// figs are the scenarios' figures, by name (crash, reboot, apiserver,
 	// apiserver restore, etcd); notes the findings and observations, in order.
@@ -155,8 +160,10 @@ type kaFigure struct {
 // newKaRun builds the cluster for daemon d (nothing of Kubernetes runs yet).
 func newKaRun(t *testing.T, image string, d kaVIP) *kaRun {
 	hostRC := kaListDir("/run/containerd")
+	_, err := os.Stat("/usr/libexec/kubernetes")
+	hostLibexec := err == nil
 	c := newKubeadmCluster(t, image, d.Priorities())
-	r := &kaRun{t: t, d: d, c: c, sniff: c.l.sniff(), hostRC: hostRC, figs: map[string]kaFigure{}}
+	r := &kaRun{t: t, d: d, c: c, sniff: c.l.sniff(), hostRC: hostRC, hostLibexec: hostLibexec, figs: map[string]kaFigure{}}
 	for _, m := range c.Masters {
 		r.watch = append(r.watch, kvWatchAddrs(c.l, m.Node))
 	}
@@ -172,6 +179,7 @@ func (r *kaRun) errorf(format string, args ...any) {
 		r.note("FINDING: "+format, args...)
 		return
 	}
+	r.fails++
 	r.t.Errorf(format, args...)
 }
 
@@ -666,7 +674,10 @@ func (r *kaRun) crashAndReboot() {
 	// backup's timer started at the holder's last advert.
 	var last time.Time
 	for _, a := range r.sniff.Since(t0.Add(-3 * kaInterval)) {
-		if a.Host == h.Node.Name && a.VRID == kaVRID && a.At.Before(t0) {
+		// Once Crash returned the holder could not send: its last advert
+		// is the last one seen, with no filter on t0 (a sniffer's stamp
+		// can land after t0 for an advert sent before it).
+		if a.Host == h.Node.Name && a.VRID == kaVRID {
 			last = a.At
 		}
 	}
@@ -818,23 +829,33 @@ func (r *kaRun) planned() {
 			r.errorf("planned: %s's step (a backup): %d L4 probes lost, answers from %v; want none lost, %s alone", m.Name, s.Lost, s.Hosts, h.Node.Name)
 		}
 	}
+	// The noise allowance is capped: above kaNoiseCap the client's own
+	// stalls on this host are as long as the move it measures, and the
+	// run cannot judge the 20 ms; it then judges only on zero loss.
 	limit := plannedGap + noise
+	inconclusive := noise > kaNoiseCap
 	t.Logf("FIGURE planned: the vipd manifest rewritten on m3, m2, m1 in %v; L4 (UDP every %v through the VIP): longest gap over the roll %v, "+
-		"baseline %v (quiet %v, m3's step %v, m2's step %v), m1's step (two moves) %v, limit %v; %d of %d L4 probes lost, %d answered twice; "+
+		"baseline %v (quiet %v, m3's step %v, m2's step %v; cap %v), m1's step (two moves) %v, limit %v; %d of %d L4 probes lost, %d answered twice; "+
 		"API: longest gap %v (bound %v), %d failed; client %v",
 		time.Since(t0).Round(time.Second), plannedProbe, roll.NetGap.Round(100*time.Microsecond),
 		noise.Round(100*time.Microsecond), base.NetGap.Round(100*time.Microsecond), steps["m3"].NetGap.Round(100*time.Microsecond),
-		steps["m2"].NetGap.Round(100*time.Microsecond), steps["m1"].NetGap.Round(100*time.Microsecond), limit.Round(100*time.Microsecond),
+		steps["m2"].NetGap.Round(100*time.Microsecond), kaNoiseCap, steps["m1"].NetGap.Round(100*time.Microsecond), limit.Round(100*time.Microsecond),
 		roll.Lost, roll.Sent, roll.Dups, out.Longest.Round(time.Millisecond), bound, out.Failed, out)
 	t.Logf("planned: L4 over the roll: %v", roll)
 	if roll.Lost > 0 || roll.Dups > 0 {
 		r.errorf("planned: %d L4 probes lost, %d answered twice over the roll; a planned move loses none. %v", roll.Lost, roll.Dups, roll)
 	}
-	if roll.NetGap > limit {
+	if inconclusive {
+		t.Logf("planned: inconclusive: client noise %v > cap %v: the 20 ms is not judged on this run, only zero lost probes and zero failed requests (longest gap over the roll %v)",
+			noise.Round(100*time.Microsecond), kaNoiseCap, roll.NetGap.Round(100*time.Microsecond))
+		r.note("planned: inconclusive: client noise %v > cap %v; judged on zero loss only", noise.Round(100*time.Microsecond), kaNoiseCap)
+	} else if roll.NetGap > limit {
 		r.errorf("planned: the L4 client went %v without an answer over the roll (from %s); want at most %v (%v above its baseline %v). %v",
 			roll.NetGap.Round(100*time.Microsecond), roll.GapAt.Format("15:04:05.000"), limit, plannedGap, noise.Round(100*time.Microsecond), roll)
 	}
-	if hs := steps["m1"].Hosts; !slices.Equal(hs, []string{c.Masters[0].Node.Name, c.Masters[1].Node.Name, c.Masters[0].Node.Name}) {
+	// The runs in send order: each master's responder is its own
+	// goroutine, so at a switch the answers can arrive out of order.
+	if hs := l4.hostsBySeq(spans["m1"][0], spans["m1"][1]); !slices.Equal(hs, []string{c.Masters[0].Node.Name, c.Masters[1].Node.Name, c.Masters[0].Node.Name}) {
 		r.errorf("planned: over m1's step the VIP answered from %v; want m1's host, m2's (the hand-off), m1's (the preemption back)", hs)
 	}
 	// Zero loss through the apiserver too: not one request failed.
@@ -845,6 +866,31 @@ func (r *kaRun) planned() {
 		r.errorf("planned: API outage %v over the roll; want at most %v", out.Longest.Round(time.Millisecond), bound)
 	}
 	r.logVipd(t0)
+}
+
+// kaNoiseCap caps the client noise planned allows for above plannedGap.
+const kaNoiseCap = plannedGap
+
+// hostsBySeq is the runs of answering hosts among the probes sent between
+// from and to, in the probes' send order (Seq) rather than the answers'
+// arrival order.
+func (p *prober) hostsBySeq(from, to time.Time) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var as []probeAnswer
+	for _, a := range p.answers {
+		if !a.Sent.Before(from) && !a.Sent.After(to) {
+			as = append(as, a)
+		}
+	}
+	slices.SortStableFunc(as, func(a, b probeAnswer) int { return cmp.Compare(a.Seq, b.Seq) })
+	var hosts []string
+	for _, a := range as {
+		if n := len(hosts); n == 0 || hosts[n-1] != a.Host {
+			hosts = append(hosts, a.Host)
+		}
+	}
+	return hosts
 }
 
 // reset: `kubeadm reset` on the holder, the documented way: kubeadm stops
@@ -920,6 +966,11 @@ func (r *kaRun) hygiene() {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("the host's %s exists: a master wrote outside its mount namespace", p)
 		}
+	}
+	// Compared with before rather than required absent: an earlier run
+	// (before the flexvolume directory moved under /var/lib/kubelet) made it.
+	if _, err := os.Stat("/usr/libexec/kubernetes"); err == nil && !r.hostLibexec {
+		t.Errorf("the host's /usr/libexec/kubernetes was created by the test: a master's flexvolume directory is outside its mount namespace")
 	}
 	if got := kaListDir("/run/containerd"); !slices.Equal(got, r.hostRC) {
 		t.Errorf("the host's /run/containerd changed: %v, was %v", got, r.hostRC)
