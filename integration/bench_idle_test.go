@@ -8,7 +8,7 @@ package integration
 // each row (advert interval, number of VRIDs on the one interface) it runs
 // keepalived and then vipd, lets the elections settle and the takeover
 // announcements end, and measures the Master (h0) and a Backup (h1): CPU
-// (utime+stime, keepalived's two processes summed) over the window, and RSS
+// (time on CPU from the threads' schedstat, keepalived's two processes summed) over the window, and RSS
 // sampled once a second. Figures are reported, never asserted.
 //
 // With -bench-idle-profile > 0 it also records, at 10 ms adverts and one
@@ -356,7 +356,7 @@ func writeIdle(dir string, rows []idleRow, res map[idleRow][2]idleCost, prof str
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), host, utsString(uts.Release[:]), runtime.NumCPU(), cpuModel(), strings.SplitN(strings.TrimSpace(string(kv)), "\n", 2)[0])
 	fmt.Fprintf(&b, "Three routers (priorities 150/100/50) on one bridge, VRRPv3 multicast, one VIP per VRID, no checks. "+
 		"Each row runs keepalived, then vipd, in the same lab; h0 is Master of every VRID, h1 a Backup. "+
-		"CPU is utime+stime over %v (keepalived: parent and VRRP child summed), RSS the mean of one sample a second. "+
+		"CPU is the time on a CPU of every thread (schedstat, to the nanosecond) over %v (keepalived: parent and VRRP child summed), RSS the mean of one sample a second. "+
 		"Ratio is vipd / keepalived: at or under 1.00 is the goal.\n\n", *benchIdleWindow)
 	b.WriteString("| adverts | VRIDs | role | keepalived CPU % | vipd CPU % | CPU ratio | keepalived RSS MB | vipd RSS MB | RSS ratio |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
