@@ -522,6 +522,14 @@ func (m *kubeadmMaster) Crash() {
 	m.containerd, m.kubelet = 0, 0
 	m.mu.Unlock()
 	cg := strings.TrimPrefix(m.cgroup, "/")
+	// Everything stops first (SIGSTOP cannot be caught), then dies: a
+	// crashed machine says nothing. Killed one by one, a daemon's child
+	// told of its parent's death (keepalived's VRRP process) could still
+	// send its priority-0 farewell, and the crash would be a clean stop.
+	signalNetnsPids(m.Node.NS, syscall.SIGSTOP)
+	for _, pid := range cgroupProcs(cg) {
+		_ = syscall.Kill(pid, syscall.SIGSTOP)
+	}
 	waitFor(t, 15*time.Second, m.Name+"'s processes gone", func() (bool, string) {
 		killNetnsPids(m.Node.NS)
 		for _, pid := range cgroupProcs(cg) {

@@ -486,14 +486,17 @@ func (s *sandbox) finish(quiet bool) {
 
 // killNetnsPids SIGKILLs every process inside namespace ns, one of ours
 // (only processes a sandbox started ever run in one).
-func killNetnsPids(ns string) {
+func killNetnsPids(ns string) { signalNetnsPids(ns, syscall.SIGKILL) }
+
+// signalNetnsPids sends sig to every process in the sandbox namespace ns.
+func signalNetnsPids(ns string, sig syscall.Signal) {
 	if !sandboxRE.MatchString(ns) {
 		return
 	}
 	out, _ := run("ip", "netns", "pids", ns)
 	for _, f := range strings.Fields(out) {
 		if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
+			_ = syscall.Kill(pid, sig)
 		}
 	}
 }
