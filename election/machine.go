@@ -694,14 +694,13 @@ func (m *Machine) masterAdvert(now time.Time, ev Event) []Action {
 // nextAdvert is when the periodic advert after one sent at now is due:
 // Advertisement_Interval later (RFC 9568 §6.4.3, Adver_Timer).
 //
-// Deviation (AlignAdverts): moved to the nearest multiple of the interval
-// on the clock (Unix time), by less than half an interval either way. Once
-// on the grid a Master stays on it, exactly one interval apart, so the
-// deviation is one advert after each takeover, sent between half and one
-// and a half intervals after the one before: well inside the Backups'
-// Master_Down_Interval of three intervals and Skew_Time. The first advert
-// of a takeover, and those answering a priority change or a lower Master,
-// go out at once as before; only the steady rhythm is aligned.
+// Deviation (AlignAdverts): moved back to the multiple of the interval on
+// the clock (Unix time) at or before that, so the advert comes early, never
+// late. Once on the grid a Master stays on it, exactly one interval apart,
+// so the deviation is one shorter interval after each takeover (or answer
+// to a lower Master, or priority change, which send at once): a Backup
+// never waits longer between two adverts than without it, and so never
+// takes over sooner when adverts are lost.
 func (m *Machine) nextAdvert(now time.Time) time.Time {
 	iv := m.cfg.AdvertInterval
 	next := now.Add(iv)
@@ -712,10 +711,7 @@ func (m *Machine) nextAdvert(now time.Time) time.Time {
 	if off < 0 {
 		off += iv // before 1970
 	}
-	if off < iv/2 {
-		return next.Add(-off)
-	}
-	return next.Add(iv - off)
+	return next.Add(-off)
 }
 
 // priorityChanged acts on a change of the effective priority from old, for
